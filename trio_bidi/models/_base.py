@@ -1,0 +1,377 @@
+"""The model contract, and the connection machinery every provider shares.
+
+A *model* (:class:`BidiModel`) is configuration plus a ``connect`` method. ``connect`` is
+an async context manager that opens one provider connection and yields a
+:class:`BidiConnection`::
+
+    async with model.connect(system_prompt="Be brief.", tools=specs, messages=history) as conn:
+        await conn.send(BidiTextInputEvent("hello"))
+        async for event in conn.receive():
+            ...
+
+The contract every provider keeps (checked by :mod:`trio_bidi.testing.contract`):
+
+- The first event ``receive()`` yields is a :class:`~trio_bidi.events.BidiConnectionStartEvent`.
+- ``send`` takes input events and :class:`~trio_bidi.events.ToolResultEvent`. Sending before
+  the connection is open or after it closed raises
+  :class:`~trio_bidi.errors.BidiStateError`; sending on a connection the peer broke raises
+  :class:`~trio_bidi.errors.BidiConnectionError`.
+- ``receive()`` ends normally after ``aclose()``. It raises
+  :class:`~trio_bidi.errors.BidiModelTimeoutError` when the provider's time limit (the
+  connection's ``deadline``, a cancel-scope deadline) is reached, and
+  :class:`~trio_bidi.errors.BidiConnectionError` when the peer closed or the transport broke.
+- ``aclose()`` is idempotent. Leaving the ``async with`` on any path (normal, error,
+  cancellation) closes the transport and leaves no task running.
+
+:class:`ConnectionBase` implements all of this once; a provider supplies the handshake, a
+read loop that turns wire messages into events, a write path, and the transport's close.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import trio
+
+from .._util import open_nursery_unwrapped
+from ..errors import (
+    BidiConnectionError,
+    BidiError,
+    BidiModelTimeoutError,
+    BidiStateError,
+)
+from ..events import (
+    BidiConnectionStartEvent,
+    BidiInputEvent,
+    BidiOutputEvent,
+    ToolResultEvent,
+)
+from ..types import AudioConfig, Message, ToolSpec
+
+__all__ = [
+    "BidiConnection",
+    "BidiModel",
+    "ConnectionBase",
+    "Emit",
+    "SendableEvent",
+]
+
+logger = logging.getLogger(__name__)
+
+SendableEvent: TypeAlias = BidiInputEvent | ToolResultEvent
+"""What a connection's ``send`` accepts."""
+
+Emit: TypeAlias = Callable[[BidiOutputEvent], Awaitable[None]]
+"""How a provider's read loop hands an event to the consumer (applies backpressure)."""
+
+
+@runtime_checkable
+class BidiConnection(Protocol):
+    """One open connection to a provider; see the module docstring for the contract."""
+
+    @property
+    def connection_id(self) -> str:
+        """Identifies this connection (also in its start event)."""
+        ...
+
+    @property
+    def deadline(self) -> float:
+        """When the provider's time limit ends the connection, on Trio's clock (inf: never)."""
+        ...
+
+    async def send(self, event: SendableEvent) -> None:
+        """Send an input event or a tool result to the model."""
+        ...
+
+    def receive(self) -> AsyncIterator[BidiOutputEvent]:
+        """Iterate over the model's output events."""
+        ...
+
+    async def report_playback(self, played_ms: int) -> None:
+        """Tell the model how much of its current audio the user actually heard.
+
+        Called after an interruption. Providers that keep the unheard part in their
+        context (OpenAI) truncate it; others ignore the report.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connection; idempotent."""
+        ...
+
+
+@runtime_checkable
+class BidiModel(Protocol):
+    """A provider's model: configuration plus ``connect``."""
+
+    @property
+    def model_id(self) -> str:
+        """The provider's model name."""
+        ...
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The resolved configuration; ``config["audio"]`` is an :class:`AudioConfig`."""
+        ...
+
+    def connect(
+        self,
+        system_prompt: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+        messages: Sequence[Message] | None = None,
+        **restart_config: Any,
+    ) -> AbstractAsyncContextManager[BidiConnection]:
+        """Open a connection, replaying ``messages`` as history.
+
+        Args:
+            system_prompt: Instructions for the model.
+            tools: Tools the model may call.
+            messages: Conversation history to continue from.
+            **restart_config: What a :class:`BidiModelTimeoutError` carried (restarts).
+        """
+        ...
+
+
+def audio_config_of(model: BidiModel) -> AudioConfig:
+    """Return ``model.config["audio"]``, checked for the keys the IO layer needs.
+
+    Raises:
+        BidiStateError: The model's configuration has no usable audio entry.
+    """
+    audio = model.config.get("audio")
+    if not isinstance(audio, Mapping) or not {"input_rate", "output_rate", "channels"} <= set(
+        audio
+    ):
+        raise BidiStateError(
+            f"model {model.model_id!r} has no audio configuration "
+            "(config['audio'] needs input_rate, output_rate and channels)"
+        )
+    return audio  # type: ignore[return-value]
+
+
+_NEW, _OPEN, _CLOSED = "new", "open", "closed"
+
+
+class ConnectionBase(abc.ABC):
+    """Lifecycle, event channel, deadline and write lock, shared by every provider.
+
+    A subclass implements :meth:`_open` (transport + handshake), :meth:`_read_events`
+    (loop: read wire messages, ``await emit(event)``), :meth:`_write` (send one input
+    event) and :meth:`_close_transport`. :meth:`session` runs it::
+
+        @asynccontextmanager
+        async def connect(self, ...):
+            async with MyConnection(...).session() as connection:
+                yield connection
+
+    One reader task owns the send side of a bounded memory channel; ``receive()`` reads
+    the other side, so a slow consumer slows the reader (and the socket) instead of
+    growing memory. The reader runs inside a cancel scope whose deadline is the
+    connection's ``deadline``; when it expires ``receive()`` raises the error made by
+    :meth:`_timeout_error`.
+
+    Args:
+        connection_id: Identifies the connection.
+        model_id: The provider's model name (for the start event).
+        time_limit_s: The provider's connection time limit, from the moment the
+            connection opens (None or inf: no limit).
+        max_buffered_events: Events buffered between the reader and the consumer.
+    """
+
+    def __init__(
+        self,
+        connection_id: str,
+        model_id: str,
+        *,
+        time_limit_s: float | None = None,
+        max_buffered_events: int = 256,
+    ) -> None:
+        self._connection_id = connection_id
+        self._model_id = model_id
+        self._time_limit_s = math.inf if time_limit_s is None else time_limit_s
+        self._event_tx, self._event_rx = trio.open_memory_channel[BidiOutputEvent](
+            max_buffered_events
+        )
+        self._state = _NEW
+        self._write_lock = trio.Lock()
+        self._deadline_scope = trio.CancelScope()
+        self._reader_scope = trio.CancelScope()
+        self._failure: BidiError | None = None
+        self._reader_done = trio.Event()
+
+    # ------------------------------------------------------------------ for subclasses
+
+    @abc.abstractmethod
+    async def _open(self) -> None:
+        """Open the transport and complete the provider's handshake."""
+
+    @abc.abstractmethod
+    async def _read_events(self, emit: Emit) -> None:
+        """Read the provider's messages until the transport ends, emitting events.
+
+        Return when the peer closed cleanly; raise a :class:`BidiError` (usually
+        :class:`BidiConnectionError`) when it broke.
+        """
+
+    @abc.abstractmethod
+    async def _write(self, event: SendableEvent) -> None:
+        """Encode and send one event (called under the write lock, only while open)."""
+
+    @abc.abstractmethod
+    async def _close_transport(self) -> None:
+        """Close the transport; must not raise and must be safe to call twice."""
+
+    def _timeout_error(self) -> BidiModelTimeoutError:
+        """Build the error ``receive()`` raises at the deadline (override to add restart data)."""
+        return BidiModelTimeoutError(
+            f"connection {self._connection_id} reached its time limit ({self._time_limit_s:g} s)"
+        )
+
+    def _start_event(self) -> BidiConnectionStartEvent:
+        return BidiConnectionStartEvent(self._connection_id, self._model_id)
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def connection_id(self) -> str:
+        """Identifies this connection."""
+        return self._connection_id
+
+    @property
+    def deadline(self) -> float:
+        """When the time limit ends the connection, on Trio's clock (inf: never)."""
+        return self._deadline_scope.deadline
+
+    @deadline.setter
+    def deadline(self, value: float) -> None:
+        self._deadline_scope.deadline = value
+
+    @property
+    def is_open(self) -> bool:
+        """True between a successful open and close or failure."""
+        return self._state == _OPEN and self._failure is None
+
+    def expire_now(self, error: BidiModelTimeoutError | None = None) -> None:
+        """End the connection as if its time limit were reached now.
+
+        Providers call it when the server warns it will cut the connection (Gemini's
+        ``goAway``); ``receive()`` then raises ``error`` (default: :meth:`_timeout_error`).
+        """
+        if error is not None and self._failure is None:
+            self._failure = error
+        self._deadline_scope.deadline = -math.inf
+
+    async def send(self, event: SendableEvent) -> None:
+        """Send an input event or a tool result.
+
+        Raises:
+            BidiStateError: The connection is not open (not yet, or closed by you).
+            BidiConnectionError: The peer closed the connection or the transport broke.
+            BidiModelTimeoutError: The connection reached its time limit.
+        """
+        if self._state != _OPEN:
+            raise BidiStateError(
+                f"connection {self._connection_id} is {self._state}; cannot send "
+                f"{type(event).__name__}"
+            )
+        if self._failure is not None:
+            raise self._failure
+        async with self._write_lock:
+            await self._write(event)
+
+    async def report_playback(self, played_ms: int) -> None:  # noqa: B027 - optional hook
+        """Ignore a playback report; providers that truncate override this."""
+
+    def receive(self) -> AsyncIterator[BidiOutputEvent]:
+        """Iterate over output events (the first is the connection's start event).
+
+        Raises:
+            BidiStateError: The connection was never opened.
+        """
+        if self._state == _NEW:
+            raise BidiStateError(f"connection {self._connection_id} is not open yet")
+        return _EventIterator(self)
+
+    async def aclose(self) -> None:
+        """Close the connection: stop the reader and close the transport. Idempotent."""
+        if self._state == _CLOSED:
+            return
+        self._state = _CLOSED
+        self._reader_scope.cancel()
+        with trio.CancelScope(shield=True):
+            await self._close_transport()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[ConnectionBase]:
+        """Open the connection, run its reader, and close it when the block ends."""
+        if self._state != _NEW:
+            raise BidiStateError(f"connection {self._connection_id} was already opened")
+        try:
+            async with open_nursery_unwrapped() as nursery:
+                try:
+                    await self._open()
+                    self._state = _OPEN
+                    self._deadline_scope.deadline = trio.current_time() + self._time_limit_s
+                    self._event_tx.send_nowait(self._start_event())
+                    nursery.start_soon(self._reader)
+                    yield self
+                finally:
+                    await self.aclose()
+        finally:
+            self._state = _CLOSED
+
+    # ------------------------------------------------------------------ internals
+
+    async def _reader(self) -> None:
+        try:
+            with self._reader_scope:
+                with self._deadline_scope:
+                    await self._read_events(self._event_tx.send)
+                if self._deadline_scope.cancelled_caught and self._failure is None:
+                    self._failure = self._timeout_error()
+                elif self._failure is None and self._state == _OPEN:
+                    self._failure = BidiConnectionError(
+                        f"connection {self._connection_id} was closed by the provider"
+                    )
+        except BidiError as exc:
+            if self._failure is None:
+                self._failure = exc
+        finally:
+            self._event_tx.close()
+            self._reader_done.set()
+        if self._failure is not None:
+            logger.debug(
+                "connection_id=<%s>, error=<%s> | connection ended",
+                self._connection_id,
+                self._failure,
+            )
+
+
+class _EventIterator:
+    """Async iterator over a connection's events; raises the connection's failure at the end."""
+
+    __slots__ = ("_connection", "_rx")
+
+    def __init__(self, connection: ConnectionBase) -> None:
+        self._connection = connection
+        self._rx = connection._event_rx
+
+    def __aiter__(self) -> _EventIterator:
+        return self
+
+    async def __anext__(self) -> BidiOutputEvent:
+        try:
+            return await self._rx.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+        failure = self._connection._failure
+        if failure is not None and self._connection._state != _CLOSED:
+            raise failure
+        if failure is not None and isinstance(failure, BidiModelTimeoutError):
+            raise failure
+        raise StopAsyncIteration
