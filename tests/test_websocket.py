@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
+import trio.testing
 
 from trio_bidi._websocket import (
     WebSocket,
@@ -127,3 +128,313 @@ async def test_close_is_idempotent() -> None:
         await ws.aclose()
         assert ws.closed is not None
         assert not ws.closed.by_peer
+
+
+@asynccontextmanager
+async def gated_server(
+    handler_done: list[list[str | bytes]], gate: trio.Event, done: trio.Event
+) -> AsyncIterator[WebSocketServer]:
+    """A server that reads nothing until ``gate`` is set, then records every message."""
+
+    async def record(ws: WebSocket) -> None:
+        await gate.wait()
+        received: list[str | bytes] = []
+        try:
+            while True:
+                message = await ws.receive()
+                if message == "end":
+                    break
+                received.append(message)
+        finally:
+            handler_done.append(received)
+            done.set()
+
+    async with trio.open_nursery() as nursery:
+        server: WebSocketServer = await nursery.start(
+            lambda task_status: serve_websocket(record, task_status=task_status)
+        )
+        yield server
+        server.close()
+
+
+async def test_send_is_a_cancel_point_and_sends_nothing_when_cancelled() -> None:
+    async with (
+        echo_server() as server,
+        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+    ):
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send_text("never")
+        assert scope.cancelled_caught
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send_texts(["never", "either"])
+        assert scope.cancelled_caught
+        assert ws.closed is None
+        await ws.send_text("after")
+        assert await ws.receive() == "after"
+
+
+async def test_sending_loop_lets_other_tasks_run() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    async with (
+        echo_server() as server,
+        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(ticker)
+        await trio.lowlevel.checkpoint()
+        before = ticks
+        for _ in range(160):
+            await ws.send_text("x")
+        assert ticks - before >= 160 // 16 - 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_partial_writes_and_concurrent_senders_keep_frames_whole() -> None:
+    results: list[list[str | bytes]] = []
+    gate, done = trio.Event(), trio.Event()
+    body = "y" * 65536
+    async with gated_server(results, gate, done) as server, open_websocket(server.url) as ws:
+
+        async def sender(tag: str) -> None:
+            for i in range(60):
+                if i % 2:
+                    await ws.send_texts([f"{tag}{i}a:{body}", f"{tag}{i}b:{body}"])
+                else:
+                    await ws.send_text(f"{tag}{i}:{body}")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender, "p")
+            nursery.start_soon(sender, "q")
+            # The peer reads nothing yet: the socket fills and writes go partial.
+            await trio.sleep(0.05)
+            gate.set()
+        await ws.send_text("end")
+        with trio.fail_after(10):
+            await done.wait()
+    (received,) = results
+    assert len(received) == 2 * 90
+    for tag in "pq":
+        heads = [str(m).split(":", 1)[0] for m in received if str(m).startswith(tag)]
+        expected = []
+        for i in range(60):
+            expected += [f"{tag}{i}a", f"{tag}{i}b"] if i % 2 else [f"{tag}{i}"]
+        assert heads == expected
+    assert all(str(m).split(":", 1)[1] == body for m in received)
+
+
+async def test_send_cancelled_on_a_full_socket_closes_the_connection() -> None:
+    results: list[list[str | bytes]] = []
+    gate, done = trio.Event(), trio.Event()
+    async with gated_server(results, gate, done) as server, open_websocket(server.url) as ws:
+        with trio.move_on_after(0.2) as scope:
+            while True:
+                await ws.send_text("z" * 1_000_000)
+        assert scope.cancelled_caught
+        assert ws.closed is not None
+        assert ws.closed.code == 1006
+        with pytest.raises(WebSocketClosed):
+            await ws.send_text("after")
+        gate.set()
+
+
+async def test_send_on_a_stream_closed_underneath_raises_closed() -> None:
+    async with (
+        echo_server() as server,
+        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+    ):
+        await trio.aclose_forcefully(ws._stream)
+        with pytest.raises(WebSocketClosed) as info:
+            await ws.send_text("x")
+        assert info.value.code == 1006
+
+
+async def test_send_after_peer_reset_raises_closed() -> None:
+    async def drop(ws: WebSocket) -> None:
+        await trio.aclose_forcefully(ws._stream)
+
+    async with trio.open_nursery() as nursery:
+        server: WebSocketServer = await nursery.start(
+            lambda task_status: serve_websocket(drop, task_status=task_status)
+        )
+        async with open_websocket(server.url) as ws:
+
+            async def send_until_closed() -> None:
+                while True:
+                    await ws.send_text("x" * 1000)
+                    await trio.sleep(0.001)
+
+            with trio.fail_after(5), pytest.raises(WebSocketClosed) as info:
+                await send_until_closed()
+            assert info.value.code == 1006
+        server.close()
+
+
+async def test_simultaneous_close_does_not_wait_for_the_close_timeout() -> None:
+    closing = trio.Event()
+    server_closed = trio.Event()
+
+    async def close_at_once(ws: WebSocket) -> None:
+        closing.set()
+        await ws.aclose(1001, "going away")
+        server_closed.set()
+
+    async with trio.open_nursery() as nursery:
+        server: WebSocketServer = await nursery.start(
+            lambda task_status: serve_websocket(close_at_once, task_status=task_status)
+        )
+        # Both sides send their close frame before reading the other's: the server must
+        # end TCP once the frames crossed instead of waiting out the 2 s close timeout.
+        with trio.fail_after(1.0):
+            async with open_websocket(server.url) as ws:
+                await closing.wait()
+            await server_closed.wait()
+        assert ws.closed is not None
+        server.close()
+
+
+# ---------------------------------------------------------------------- the writer task
+
+
+async def test_writer_batches_and_keeps_order_and_frames_whole() -> None:
+    results: list[list[str | bytes]] = []
+    gate, done = trio.Event(), trio.Event()
+    body = "w" * 65536
+    async with (
+        gated_server(results, gate, done) as server,
+        open_websocket(server.url) as ws,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(ws.run_writer)
+
+        async def sender(tag: str) -> None:
+            for i in range(40):
+                if i % 2:
+                    await ws.send_texts([f"{tag}{i}a:{body}", f"{tag}{i}b:{body}"])
+                else:
+                    await ws.send_text(f"{tag}{i}:{body}")
+
+        async with trio.open_nursery() as senders:
+            senders.start_soon(sender, "p")
+            senders.start_soon(sender, "q")
+            await trio.sleep(0.05)  # the peer reads nothing yet: the queue fills up
+            gate.set()
+        await ws.send_text("end")
+        with trio.fail_after(10):
+            await done.wait()
+        nursery.cancel_scope.cancel()
+    (received,) = results
+    assert len(received) == 2 * 60
+    for tag in "pq":
+        heads = [str(m).split(":", 1)[0] for m in received if str(m).startswith(tag)]
+        expected = []
+        for i in range(40):
+            expected += [f"{tag}{i}a", f"{tag}{i}b"] if i % 2 else [f"{tag}{i}"]
+        assert heads == expected
+    assert all(str(m).split(":", 1)[1] == body for m in received)
+
+
+async def test_writer_send_is_a_cancel_point_and_a_cancelled_wait_keeps_the_frame() -> None:
+    results: list[list[str | bytes]] = []
+    gate, done = trio.Event(), trio.Event()
+    big = "z" * 1_000_000
+    returned = 0
+    async with (
+        gated_server(results, gate, done) as server,
+        open_websocket(server.url) as ws,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(ws.run_writer)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send_text("never")
+        assert scope.cancelled_caught
+        # The peer reads nothing: the queue passes 1 MiB and the send waits for room.
+        with trio.move_on_after(0.2) as scope:
+            while True:
+                await ws.send_text(big)
+                returned += 1
+        assert scope.cancelled_caught
+        assert ws.closed is None
+        gate.set()
+        await ws.send_text("end")
+        with trio.fail_after(10):
+            await done.wait()
+        nursery.cancel_scope.cancel()
+    (received,) = results
+    # The cancelled send had queued its message before waiting: it arrives whole.
+    assert len(received) in (returned, returned + 1)
+    assert all(message == big for message in received)
+
+
+async def test_writer_reports_a_broken_stream_on_a_later_send() -> None:
+    async with (
+        echo_server() as server,
+        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(ws.run_writer)
+        await trio.aclose_forcefully(ws._stream)
+
+        async def send_twice() -> None:
+            await ws.send_text("x")  # queued; the writer then finds the stream closed
+            await trio.testing.wait_all_tasks_blocked()
+            await ws.send_text("y")
+
+        with pytest.raises(WebSocketClosed) as info:
+            await send_twice()
+        assert info.value.code == 1006
+        with pytest.raises(RuntimeError, match="once"):
+            await nursery.start(ws.run_writer)
+
+
+async def test_frames_queued_when_the_writer_stops_are_sent_first_by_aclose() -> None:
+    results: list[list[str | bytes]] = []
+    gate, done = trio.Event(), trio.Event()
+    gate.set()
+    async with gated_server(results, gate, done) as server, open_websocket(server.url) as ws:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(ws.run_writer)
+            for i in range(5):
+                await ws.send_text(f"m{i}")
+            # Stop the writer before it ran: the frames stay queued.
+            nursery.cancel_scope.cancel()
+        await ws.send_text("m5")  # a direct send writes the queue first, in order
+        await ws.send_text("end")
+        with trio.fail_after(10):
+            await done.wait()
+    assert results == [[f"m{i}" for i in range(6)]]
+
+
+async def test_writer_sending_loop_lets_other_tasks_run() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    async with (
+        echo_server() as server,
+        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(ws.run_writer)
+        nursery.start_soon(ticker)
+        await trio.lowlevel.checkpoint()
+        before = ticks
+        for _ in range(160):
+            await ws.send_text("x")
+        assert ticks - before >= 160 // 16 - 1
+        for _ in range(160):
+            assert await ws.receive() == "x"
+        nursery.cancel_scope.cancel()
