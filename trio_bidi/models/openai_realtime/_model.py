@@ -1,0 +1,278 @@
+"""The OpenAI Realtime model and its connection: the Trio transport around the protocol."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import trio
+
+from ..._websocket import WebSocket, WebSocketClosed, WebSocketHandshakeError, open_websocket
+from ...errors import (
+    BidiConnectionError,
+    BidiModelTimeoutError,
+    BidiProtocolError,
+    BidiProviderError,
+)
+from ...types import Message, ToolSpec
+from .._base import ConnectionBase, Emit, SendableEvent
+from . import _wire
+from ._config import (
+    DEFAULT_MODEL_ID,
+    ClientSettings,
+    resolve_client_config,
+    resolve_provider_config,
+)
+from ._protocol import OpenAIRealtimeProtocol
+
+__all__ = ["BidiOpenAIRealtimeModel", "OpenAIRealtimeConnection"]
+
+logger = logging.getLogger(__name__)
+
+_CONNECT_TIMEOUT_S = 15.0
+
+
+class BidiOpenAIRealtimeModel:
+    """The OpenAI Realtime API (GA) as a bidirectional model.
+
+    Args:
+        model_id: The realtime model, for example ``"gpt-realtime"``.
+        provider_config: ``audio`` (``input_rate``, ``output_rate``, ``channels``,
+            ``format``, ``voice``, ``speed``; the API speaks 24 kHz mono PCM), ``inference``
+            (``max_output_tokens``, ``output_modalities``, ``tool_choice``, ...),
+            ``turn_detection`` (``"server_vad"`` by default, ``"semantic_vad"``, a dict of
+            settings, or None / ``"manual"``), ``transcription`` (input transcription
+            settings or model name; None turns it off) and ``noise_reduction``
+            (``"near_field"``, ``"far_field"`` or a dict; None by default).
+        client_config: ``api_key`` (else ``OPENAI_API_KEY``), ``organization`` /
+            ``project`` (else ``OPENAI_ORGANIZATION`` / ``OPENAI_PROJECT``), ``url``
+            (default ``wss://api.openai.com/v1/realtime``; ``?model=`` is appended) and
+            ``timeout_s`` (the connection's time limit, default and maximum 3000).
+
+    Raises:
+        BidiConfigurationError: A key is unknown, a value is out of range, or there is
+            no API key.
+    """
+
+    def __init__(
+        self,
+        model_id: str = DEFAULT_MODEL_ID,
+        provider_config: Mapping[str, Any] | None = None,
+        client_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._model_id = model_id
+        self._config = resolve_provider_config(provider_config)
+        self._client = resolve_client_config(client_config)
+
+    def __repr__(self) -> str:
+        return f"BidiOpenAIRealtimeModel(model_id={self._model_id!r}, url={self._client.url!r})"
+
+    @property
+    def model_id(self) -> str:
+        """The realtime model's name."""
+        return self._model_id
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved provider configuration; ``config["audio"]`` is an AudioConfig."""
+        return self._config
+
+    @property
+    def client_settings(self) -> ClientSettings:
+        """The resolved client settings (endpoint, time limit; the key stays hidden)."""
+        return self._client
+
+    @asynccontextmanager
+    async def connect(
+        self,
+        system_prompt: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+        messages: Sequence[Message] | None = None,
+        **restart_config: Any,
+    ) -> AsyncIterator[OpenAIRealtimeConnection]:
+        """Open a connection, configure the session and replay ``messages`` as items.
+
+        Args:
+            system_prompt: Sent as the session's instructions.
+            tools: Sent as function tools.
+            messages: History replayed as conversation items.
+            **restart_config: Accepted for the contract; OpenAI needs none.
+
+        Yields:
+            The open connection.
+
+        Raises:
+            BidiConnectionError: The server could not be reached or refused the upgrade.
+            BidiProviderError: The server answered the opening with an error event.
+            BidiConfigurationError: The history holds content the API cannot take.
+        """
+        if restart_config:
+            logger.debug("keys=<%s> | ignoring restart config", sorted(restart_config))
+        connection = OpenAIRealtimeConnection(
+            self._model_id,
+            self._config,
+            self._client,
+            system_prompt=system_prompt,
+            tools=tools or (),
+            messages=messages or (),
+        )
+        async with connection.session():
+            yield connection
+
+
+class OpenAIRealtimeConnection(ConnectionBase):
+    """One OpenAI Realtime WebSocket session (see :class:`ConnectionBase` for the contract).
+
+    Besides the contract it offers :meth:`report_playback`, which truncates the current
+    assistant audio item to what the user heard after a barge-in.
+    """
+
+    def __init__(
+        self,
+        model_id: str,
+        config: Mapping[str, Any],
+        client: ClientSettings,
+        *,
+        system_prompt: str | None,
+        tools: Sequence[ToolSpec],
+        messages: Sequence[Message],
+    ) -> None:
+        super().__init__(f"openai-{uuid.uuid4().hex[:12]}", model_id, time_limit_s=client.timeout_s)
+        self._client = client
+        self._url = client.url_for(model_id)
+        self._protocol = OpenAIRealtimeProtocol(config)
+        # Built before the socket opens, so bad history fails without a connection.
+        self._open_texts = self._protocol.open_messages(system_prompt, tools, messages)
+        self._stack = AsyncExitStack()
+        self._ws: WebSocket | None = None
+
+    @property
+    def protocol(self) -> OpenAIRealtimeProtocol:
+        """The session's sans-IO protocol state."""
+        return self._protocol
+
+    async def _open(self) -> None:
+        try:
+            ws = await self._stack.enter_async_context(
+                open_websocket(
+                    self._url,
+                    headers=self._client.headers(),
+                    connect_timeout_s=_CONNECT_TIMEOUT_S,
+                )
+            )
+        except WebSocketHandshakeError as exc:
+            raise BidiConnectionError(
+                f"cannot open the OpenAI Realtime connection to {self._client.url}: {exc}",
+                code=exc.status,
+            ) from exc
+        self._ws = ws
+        try:
+            with trio.fail_after(_CONNECT_TIMEOUT_S):
+                await self._wait_session_created(ws)
+            for text in self._open_texts:
+                await ws.send_text(text)
+        except trio.TooSlowError as exc:
+            raise BidiConnectionError(
+                f"no session.created from {self._client.url} within {_CONNECT_TIMEOUT_S:g} s"
+            ) from exc
+        except WebSocketClosed as exc:
+            raise BidiConnectionError(
+                f"the OpenAI Realtime server closed the connection while opening: {exc}",
+                code=exc.code,
+                reason=exc.reason,
+            ) from exc
+        logger.debug(
+            "connection_id=<%s>, url=<%s>, history_items=<%d> | session configured",
+            self.connection_id,
+            self._client.url,
+            len(self._open_texts) - 1,
+        )
+
+    async def _wait_session_created(self, ws: WebSocket) -> None:
+        while True:
+            try:
+                message = _wire.decode(await ws.receive())
+            except BidiProtocolError as exc:
+                logger.warning("error=<%s> | malformed message while opening", exc)
+                continue
+            kind = message["type"]
+            if kind == "session.created":
+                return
+            if kind == "error":
+                error = message.get("error") or {}
+                raise BidiProviderError(
+                    str(error.get("message") or "the server refused the session"),
+                    code=error.get("code") or error.get("type"),
+                    raw=message,
+                )
+            logger.debug("type=<%s> | message before session.created", kind)
+
+    async def _read_events(self, emit: Emit) -> None:
+        ws = self._ws
+        assert ws is not None
+        protocol = self._protocol
+        receive_raw = protocol.receive_raw
+        try:
+            while True:
+                for event in receive_raw(await ws.receive()):
+                    await emit(event)
+                if protocol.expired:
+                    self.expire_now(
+                        BidiModelTimeoutError(
+                            f"connection {self.connection_id}: the OpenAI Realtime server ended "
+                            "the session at its maximum duration (session_expired)"
+                        )
+                    )
+        except WebSocketClosed as exc:
+            if not exc.by_peer:
+                return
+            raise BidiConnectionError(
+                f"the OpenAI Realtime connection ended: {exc}", code=exc.code, reason=exc.reason
+            ) from exc
+
+    async def _send_texts(self, texts: list[str]) -> None:
+        ws = self._ws
+        assert ws is not None
+        try:
+            for text in texts:
+                await ws.send_text(text)
+        except WebSocketClosed as exc:
+            raise BidiConnectionError(
+                f"cannot send to the OpenAI Realtime server: {exc}",
+                code=exc.code,
+                reason=exc.reason,
+            ) from exc
+
+    async def _write(self, event: SendableEvent) -> None:
+        await self._send_texts(self._protocol.send(event))
+
+    async def report_playback(self, played_ms: int) -> None:
+        """Truncate the current assistant audio item to what the user heard.
+
+        Sends ``conversation.item.truncate`` once per item, clamped to the audio
+        received; does nothing before any audio arrived or once the connection ended
+        (the connection's own failure is reported by ``receive``).
+
+        Args:
+            played_ms: Milliseconds of the current item's audio actually played.
+        """
+        if not self.is_open:
+            logger.debug("played_ms=<%s> | connection not open; playback report ignored", played_ms)
+            return
+        texts = self._protocol.report_playback(played_ms)
+        if not texts:
+            return
+        try:
+            async with self._write_lock:
+                await self._send_texts(texts)
+        except BidiConnectionError as exc:
+            logger.debug("error=<%s> | playback report not sent", exc)
+
+    async def _close_transport(self) -> None:
+        try:
+            await self._stack.aclose()
+        except (WebSocketClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            logger.debug("connection_id=<%s> | transport already broken", self.connection_id)
