@@ -1,0 +1,12 @@
+"""The Gemini Live provider: Google's Live API over a raw WebSocket.
+
+Three pieces, as every provider: :mod:`._wire` (pure JSON codec), :mod:`._protocol`
+(sans-IO state: server messages to events, input events to client messages) and
+:mod:`._model` (the Trio connection). :mod:`._config` resolves the configuration.
+"""
+
+from ._model import BidiGeminiLiveModel as BidiGeminiLiveModel
+from ._model import GeminiLiveConnection as GeminiLiveConnection
+from ._protocol import GeminiLiveProtocol as GeminiLiveProtocol
+
+__all__ = ["BidiGeminiLiveModel", "GeminiLiveConnection", "GeminiLiveProtocol"]
