@@ -1,0 +1,450 @@
+"""BidiAgent: the public surface of a supervised, tool-using, real-time conversation.
+
+::
+
+    async with BidiAgent(model=model, tools=[get_weather], system_prompt="Be brief.") as agent:
+        await agent.send("What's the weather in Lyon?")
+        async for event in agent.receive():
+            ...
+
+Entering the agent opens its nursery and the first connection; leaving it, on any path,
+cancels the connection, every running tool call and the supervision loop, and waits for
+them (sync tools included) before returning. See :mod:`trio_bidi.agent._loop` for the
+supervision (restarts, the input buffer) and :mod:`trio_bidi.agent._tools` for tools.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from .._util import open_nursery_unwrapped
+from ..errors import BidiStateError
+from ..events import (
+    BidiAudioInputEvent,
+    BidiImageInputEvent,
+    BidiInputEvent,
+    BidiTextInputEvent,
+    ToolResultEvent,
+    event_from_dict,
+)
+from ..models._base import BidiModel, SendableEvent
+from ..types import Message, ToolResult
+from . import _hooks as hooks_module
+from ._hooks import HookProvider, HookRegistry
+from ._loop import AgentLoop, AgentOutput, AgentSettings
+from ._state import AgentState
+from ._stats import AgentStatistics
+from ._tools import AgentTool, ToolRegistry
+
+__all__ = ["BidiAgent"]
+
+logger = logging.getLogger(__name__)
+
+_INPUT_TYPES = (BidiTextInputEvent, BidiAudioInputEvent, BidiImageInputEvent, ToolResultEvent)
+
+
+def _resolve_model(model: BidiModel | str | None) -> BidiModel:
+    if model is None or isinstance(model, str):
+        # Until a default provider is chosen for the library, a model id (or nothing)
+        # selects the OpenAI Realtime provider, configured from the environment.
+        from ..models import BidiOpenAIRealtimeModel
+
+        return BidiOpenAIRealtimeModel() if model is None else BidiOpenAIRealtimeModel(model)
+    if not isinstance(model, BidiModel):
+        raise TypeError(
+            f"model must be a BidiModel (with model_id, config and connect) or a model id "
+            f"string, not {type(model).__name__}"
+        )
+    return model
+
+
+class _ToolCaller:
+    """``agent.tool.<name>(**kwargs)``: direct tool calls."""
+
+    __slots__ = ("_agent",)
+
+    def __init__(self, agent: BidiAgent) -> None:
+        self._agent = agent
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        registry = self._agent.tool_registry
+        tool_name = name
+        if tool_name not in registry and name.replace("_", "-") in registry:
+            tool_name = name.replace("_", "-")
+        if tool_name not in registry:
+            raise AttributeError(
+                f"agent has no tool {name!r} (tools: {', '.join(registry.names) or 'none'})"
+            )
+
+        async def call(**kwargs: Any) -> ToolResult:
+            return await self._agent._call_tool_directly(tool_name, kwargs)
+
+        call.__name__ = tool_name
+        return call
+
+    def __dir__(self) -> list[str]:
+        return [n.replace("-", "_") for n in self._agent.tool_registry.names]
+
+
+class _Receiver:
+    """Async iterator over the agent's output; raises the agent's terminal error at the end."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: AgentLoop) -> None:
+        self._loop = loop
+
+    def __aiter__(self) -> _Receiver:
+        return self
+
+    async def __anext__(self) -> AgentOutput:
+        try:
+            return await self._loop.out_rx.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+        if self._loop.terminal_error is not None:
+            raise self._loop.terminal_error
+        raise StopAsyncIteration
+
+
+class BidiAgent:
+    """A real-time conversation with a model: connection supervision, tools, history, hooks.
+
+    Args:
+        model: A model object (:class:`~trio_bidi.models.BidiModel`), or a model id string
+            (selects :class:`~trio_bidi.models.BidiOpenAIRealtimeModel`; None selects its
+            default model). The OpenAI provider reads ``OPENAI_API_KEY``.
+        tools: Tools: functions decorated with :func:`~trio_bidi.tool`, other
+            :class:`~trio_bidi.agent.AgentTool` objects, or plain functions.
+        system_prompt: Instructions sent with every connection.
+        messages: History to continue from (Strands ``Message`` dicts; copied).
+        hooks: Hook callbacks (annotated with their event class) and hook providers.
+        state: Initial agent state (JSON-serialisable values).
+        agent_id: Identifies the agent (default: a random id).
+        name: A display name.
+        description: What the agent does.
+        record_direct_tool_call: Append ``agent.tool.<name>(...)`` calls to the history.
+        **settings: Tunables, see :class:`~trio_bidi.agent.AgentSettings` (for example
+            ``tool_timeout_s=10``, ``gap_audio_buffer_s=3``, ``restart_margin_s=20``).
+
+    Raises:
+        BidiConfigurationError: An unknown setting, a bad value, two tools with one name,
+            or a hook that cannot be registered.
+        TypeError: ``model`` is neither a model nor a string.
+    """
+
+    def __init__(
+        self,
+        model: BidiModel | str | None = None,
+        tools: Sequence[AgentTool | Callable[..., Any]] | None = None,
+        system_prompt: str | None = None,
+        messages: Sequence[Message] | None = None,
+        hooks: Sequence[HookProvider | Callable[..., Any]] | None = None,
+        state: AgentState | Mapping[str, Any] | None = None,
+        agent_id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        record_direct_tool_call: bool = True,
+        **settings: Any,
+    ) -> None:
+        self.settings = AgentSettings.from_kwargs(settings)
+        self.model: BidiModel = _resolve_model(model)
+        self.tool_registry = ToolRegistry(list(tools or ()))
+        self.system_prompt = system_prompt
+        self.messages: list[Message] = copy.deepcopy(list(messages or ()))
+        self.state = state if isinstance(state, AgentState) else AgentState(state)
+        self.agent_id = agent_id or f"agent-{uuid.uuid4().hex[:12]}"
+        self.name = name or "BidiAgent"
+        self.description = description
+        self.record_direct_tool_call = record_direct_tool_call
+        self.invocation_state: dict[str, Any] = {}
+        self.hooks = _hooks_registry(hooks or ())
+        self._loop: AgentLoop | None = None
+        self._running = False
+        self._session_cm: Any = None
+        self.hooks.invoke_sync(hooks_module.BidiAgentInitializedEvent(agent=self))
+
+    def __repr__(self) -> str:
+        return f"BidiAgent(name={self.name!r}, model={self.model.model_id!r})"
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def tool_names(self) -> list[str]:
+        """The names of the agent's tools."""
+        return self.tool_registry.names
+
+    @property
+    def tool(self) -> _ToolCaller:
+        """Direct tool calls: ``await agent.tool.get_weather(city="Lyon")``.
+
+        Each call returns the :class:`~trio_bidi.types.ToolResult`; it runs the tool
+        hooks and, with ``record_direct_tool_call``, is appended to the history (so the
+        model sees it from the next connection on). It needs no connection.
+        """
+        return _ToolCaller(self)
+
+    @property
+    def running(self) -> bool:
+        """True between entering and leaving ``async with agent``."""
+        return self._running
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> BidiAgent:
+        if self._running:
+            raise BidiStateError(
+                f"{self!r} is already started; leave its `async with` block before "
+                "starting it again"
+            )
+        self._running = True
+        cm = self._session()
+        try:
+            await cm.__aenter__()
+        except BaseException:
+            self._running = False
+            raise
+        self._session_cm = cm
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        cm, self._session_cm = self._session_cm, None
+        try:
+            return await cm.__aexit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+        finally:
+            self._running = False
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[None]:
+        loop = AgentLoop(self, self.model, self.settings)
+        self._loop = loop
+        await self.hooks.invoke(hooks_module.BidiBeforeInvocationEvent(agent=self))
+        try:
+            async with open_nursery_unwrapped() as nursery:
+                await nursery.start(loop.run, nursery)
+                logger.debug("agent_id=<%s> | agent started", self.agent_id)
+                try:
+                    yield
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            logger.debug("agent_id=<%s> | agent stopped", self.agent_id)
+            with trio.CancelScope(shield=True):
+                await self.hooks.invoke(hooks_module.BidiAfterInvocationEvent(agent=self))
+
+    def _require_loop(self, action: str) -> AgentLoop:
+        if not self._running or self._loop is None:
+            raise BidiStateError(
+                f"cannot {action}: the agent is not running (start it with `async with agent:` "
+                "or `await agent.run(...)`)"
+            )
+        return self._loop
+
+    # ------------------------------------------------------------------ conversation
+
+    async def send(self, event: str | BidiInputEvent | ToolResultEvent | Mapping[str, Any]) -> None:
+        """Send input to the model.
+
+        While the agent reconnects, input waits for the new connection: text and images
+        in order, audio in a buffer bounded by ``gap_audio_buffer_s`` (the oldest audio
+        is dropped beyond it and counted in :meth:`statistics`).
+
+        Args:
+            event: Text (a ``str``), an input event, a tool result event, or an event
+                dict such as a browser sends (``{"type": "bidi_text_input", ...}``).
+
+        Raises:
+            ValueError: A dict with an unknown ``type`` or malformed fields, or the dict
+                form of an output event.
+            TypeError: Any other kind of object.
+            BidiStateError: The agent is not running, or the conversation ended.
+            BidiConnectionError: The agent gave up reconnecting.
+        """
+        loop = self._require_loop("send")
+        await loop.send_input(_as_sendable(event))
+
+    def receive(self) -> AsyncIterator[AgentOutput]:
+        """Iterate over the model's output events and the agent's tool events.
+
+        The iteration goes on across connection restarts (a
+        :class:`~trio_bidi.events.BidiConnectionRestartEvent` marks each) and ends after a
+        :class:`~trio_bidi.events.BidiConnectionCloseEvent` when the conversation ends.
+
+        Raises:
+            BidiStateError: The agent is not running.
+            BidiConnectionError: (while iterating) every reconnection attempt failed; a
+                :class:`~trio_bidi.events.BidiErrorEvent` comes first.
+        """
+        return _Receiver(self._require_loop("receive"))
+
+    async def run(
+        self,
+        inputs: Sequence[Any],
+        outputs: Sequence[Any],
+        invocation_state: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Run the conversation between inputs and outputs until it ends.
+
+        Starts the agent when it is not running (and stops it at the end). Calls every
+        ``start(agent)`` of the inputs and outputs first; then sends what each input
+        returns and hands every output event to every output, until the conversation
+        ends (a tool ended it, or the agent gave up reconnecting) or an input or output
+        raises. Every ``stop()`` then runs, whatever happened.
+
+        Args:
+            inputs: :class:`~trio_bidi.io.BidiInput` objects (``await source()``).
+            outputs: :class:`~trio_bidi.io.BidiOutput` objects (``await sink(event)``).
+            invocation_state: Given to tools (``invocation_state`` parameter).
+
+        Raises:
+            Exception: What an input or output raised, or what a ``stop()`` raised.
+            BaseExceptionGroup: Several errors at once (stops that raised, together with
+                the error that ended the run, if any).
+        """
+        self.invocation_state = dict(invocation_state or {})
+        if self._running:
+            await self._run_io(inputs, outputs)
+            return
+        async with self:
+            await self._run_io(inputs, outputs)
+
+    async def _run_io(self, inputs: Sequence[Any], outputs: Sequence[Any]) -> None:
+        started: list[Any] = []
+        try:
+            for io in [*inputs, *outputs]:
+                start = getattr(io, "start", None)
+                if callable(start):
+                    await _maybe_await(start(self))
+                started.append(io)
+            async with open_nursery_unwrapped() as nursery:
+                for source in inputs:
+                    nursery.start_soon(self._pump_input, source)
+                await self._pump_outputs(outputs)
+                nursery.cancel_scope.cancel()
+        except BaseException as exc:
+            with trio.CancelScope(shield=True):
+                stop_errors = await _stop_all(started)
+            if stop_errors:
+                # Keep the run's own error (even a Cancelled, which Trio takes back out
+                # of the group) together with the stop errors: nothing is lost.
+                raise BaseExceptionGroup(
+                    "the conversation failed and inputs/outputs failed to stop",
+                    [exc, *stop_errors],
+                ) from None
+            raise
+        with trio.CancelScope(shield=True):
+            stop_errors = await _stop_all(started)
+        if len(stop_errors) == 1:
+            raise stop_errors[0]
+        if stop_errors:
+            raise ExceptionGroup("several inputs/outputs failed to stop", stop_errors)
+
+    async def _pump_input(self, source: Any) -> None:
+        while True:
+            event = await source()
+            await self.send(event)
+
+    async def _pump_outputs(self, outputs: Sequence[Any]) -> None:
+        async for event in self.receive():
+            for sink in outputs:
+                await sink(event)
+
+    async def report_playback(self, played_ms: int) -> None:
+        """Tell the model how much of its interrupted audio the user heard.
+
+        Audio outputs call this after an interruption; the agent forwards it to the
+        current connection (OpenAI truncates the unheard part). Without an open
+        connection the report is dropped and logged (the next connection's history
+        holds only final transcripts anyway).
+        """
+        loop = self._require_loop("report playback")
+        connection = loop.current_connection
+        if connection is None:
+            logger.debug("played_ms=<%d> | no open connection, playback report dropped", played_ms)
+            return
+        await connection.report_playback(played_ms)
+
+    def statistics(self) -> AgentStatistics:
+        """Return a frozen snapshot of the agent's counters (zeros before the first start)."""
+        if self._loop is None:
+            return AgentStatistics(
+                connections_opened=0,
+                restarts=0,
+                failed_connection_attempts=0,
+                connected=False,
+                connection_age_s=None,
+                buffered_input_events=0,
+                buffered_audio_ms=0.0,
+                dropped_audio_events=0,
+                dropped_audio_ms=0.0,
+                tool_calls_running=0,
+                tool_calls_total=0,
+                tool_calls_cancelled=0,
+            )
+        return self._loop.statistics()
+
+    async def _call_tool_directly(self, name: str, tool_input: dict[str, Any]) -> ToolResult:
+        loop = self._loop
+        if loop is None or not self._running:
+            # Not in a conversation: a loop object that never connects runs the call.
+            loop = AgentLoop(self, self.model, self.settings)
+        return await loop.call_tool_directly(name, tool_input, record=self.record_direct_tool_call)
+
+
+def _hooks_registry(entries: Sequence[Any]) -> HookRegistry:
+    registry = HookRegistry()
+    for entry in entries:
+        registry.add_hook(entry)
+    return registry
+
+
+def _as_sendable(event: Any) -> SendableEvent:
+    if isinstance(event, str):
+        return BidiTextInputEvent(event)
+    if isinstance(event, _INPUT_TYPES):
+        return event
+    if isinstance(event, Mapping):
+        parsed = event_from_dict(event)
+        if not isinstance(parsed, _INPUT_TYPES):
+            raise ValueError(
+                f"event: type {parsed.type!r} is an output event; send takes "
+                "bidi_text_input, bidi_audio_input, bidi_image_input or tool_result"
+            )
+        return parsed
+    raise TypeError(
+        f"send takes a str, an input event or an event dict, not {type(event).__name__}"
+    )
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+async def _stop_all(started: Sequence[Any]) -> list[Exception]:
+    """Call every ``stop()`` (last started first); return what they raised."""
+    errors: list[Exception] = []
+    for io in reversed(started):
+        stop = getattr(io, "stop", None)
+        if not callable(stop):
+            continue
+        try:
+            await _maybe_await(stop())
+        except Exception as exc:
+            logger.debug("io=<%r>, error=<%s> | stop failed", io, exc, exc_info=True)
+            errors.append(exc)
+    return errors
