@@ -1,0 +1,121 @@
+"""Fixtures for the audio IO tests: the virtual PortAudio devices, speech, an agent handle.
+
+The devices come from ``scripts/virtual_audio.sh`` (PulseAudio null sinks reached through
+ALSA). CI starts them before the tests (``.ci/run``); elsewhere this module starts them
+when it can. With ``CI=true`` a missing device fails the tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import wave
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from trio_bidi.io._resample import StreamResampler
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "virtual_audio.sh"
+DEVICES = {"vspeaker", "vspeaker_monitor", "vmic", "vmic_feed"}
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"virtual audio device required under CI=true: {reason}")
+    print(f"\nskipping audio device tests: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+def _start_devices() -> str | None:
+    """Start the devices and export their environment; returns an error or None."""
+    if not shutil.which("pulseaudio") or not shutil.which("pactl"):
+        return "pulseaudio is not installed (see .ci/run for the packages)"
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode:
+        return f"{SCRIPT.name} failed: {result.stderr.strip()[-500:]}"
+    for line in result.stdout.splitlines():
+        if line.startswith("export ") and "=" in line:
+            name, value = line.removeprefix("export ").split("=", 1)
+            os.environ[name] = value
+    return None
+
+
+@pytest.fixture(scope="session")
+def sd() -> ModuleType:
+    """``sounddevice`` with the virtual devices listed (starting them if needed)."""
+    if not {"PULSE_SERVER", "ALSA_CONFIG_PATH"} <= os.environ.keys():
+        error = _start_devices()
+        if error:
+            _unavailable(error)
+    try:
+        import sounddevice
+    except (ImportError, OSError) as exc:
+        _unavailable(f"sounddevice/PortAudio not importable: {exc}")
+    # PortAudio reads the ALSA configuration when it initialises: re-initialise in case
+    # sounddevice was imported before the environment was set.
+    sounddevice._terminate()
+    sounddevice._initialize()
+    names = {device["name"] for device in sounddevice.query_devices()}
+    if not names >= DEVICES:
+        _unavailable(f"virtual devices missing: found {sorted(names)}")
+    module: ModuleType = sounddevice
+    return module
+
+
+def _speech_wav(path: Path, text: str) -> None:
+    if not shutil.which("espeak-ng"):
+        _unavailable("espeak-ng is not installed (see .ci/run)")
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """'hello, this is the virtual microphone' spoken by espeak-ng, as 16 kHz mono int16."""
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    _speech_wav(path, "hello, this is the virtual microphone")
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getsampwidth() == 2
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    samples = data.astype(np.int16).reshape(-1, channels)[:, :1]
+    resampler = StreamResampler(rate, 16000)
+    return np.concatenate([resampler.process(samples), resampler.flush()])[:, 0]
+
+
+class _Model:
+    def __init__(self, audio: Mapping[str, Any]) -> None:
+        self.model_id = "test-model"
+        self.config = {"audio": dict(audio)}
+
+
+class RecordingHandle:
+    """An ``AgentHandle`` (the IO protocol): a model configuration; records playback reports."""
+
+    def __init__(self, input_rate: int = 16000, output_rate: int = 24000, channels: int = 1):
+        self.model = _Model(
+            {
+                "input_rate": input_rate,
+                "output_rate": output_rate,
+                "channels": channels,
+                "format": "pcm",
+            }
+        )
+        self.reports: list[int] = []
+
+    async def report_playback(self, played_ms: int) -> None:
+        self.reports.append(played_ms)
+
+
+def os_thread_count() -> int:
+    """Threads of this process as the OS sees them (PortAudio's are not Python threads)."""
+    return len(os.listdir("/proc/self/task"))
