@@ -1,0 +1,472 @@
+"""Run the benchmark suite side by side and print the table (``nox -s bench`` calls this).
+
+``python bench/run.py --strands-python PATH [--rounds N] [--only a,b] [--quick]``
+
+One load server process (``bench/loadserver.py``, run with this interpreter) serves both
+sides. Every measurement is one fresh client process (``bench/trio_driver.py`` with this
+interpreter, ``bench/strands_driver.py`` with the Strands environment's), and the two
+sides alternate run by run (trio_bidi first in even rounds, Strands first in odd ones), so
+drifting machine load hits both alike. Results go to ``bench/results/latest.json`` and
+``bench/results/latest.md`` (the table) as well as stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIDES = ("trio_bidi", "strands")
+ALL = ("output", "input", "tool", "barge", "restart", "memory", "scale", "convert", "transport")
+SCALE_LADDER = (5, 10, 15, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480)
+LATENCY_LIMIT_MS = 20.0
+
+
+class Runner:
+    """Starts client processes for either side and collects their JSON results."""
+
+    def __init__(self, base: str, strands_python: str, timeout_s: float) -> None:
+        self.base = base
+        self.python = {"trio_bidi": sys.executable, "strands": strands_python}
+        self.driver = {
+            "trio_bidi": os.path.join(HERE, "trio_driver.py"),
+            "strands": os.path.join(HERE, "strands_driver.py"),
+        }
+        self.timeout_s = timeout_s
+        self.failures: list[str] = []
+
+    def run(self, side: str, argv: list[str], timeout_s: float | None = None) -> dict[str, Any]:
+        cmd = [self.python[side], *argv]
+        try:
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s or self.timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            self.failures.append(f"{side} {' '.join(argv[1:2])}: timed out")
+            return {"error": "timeout"}
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            tail = proc.stderr.strip().splitlines()[-3:]
+            self.failures.append(f"{side} {' '.join(argv[:3])}: exit {proc.returncode}: {tail}")
+            return {"error": " | ".join(tail) or f"exit {proc.returncode}"}
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
+
+    def scenario(self, side: str, name: str, **params: Any) -> dict[str, Any]:
+        args = [f"{k}={v}" for k, v in params.items()]
+        return self.run(side, [self.driver[side], name, self.base, *args])
+
+
+def alternate(rounds: int) -> Iterator[tuple[int, str]]:
+    for index in range(rounds):
+        order = SIDES if index % 2 == 0 else SIDES[::-1]
+        for side in order:
+            yield index, side
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ok(result: dict[str, Any]) -> bool:
+    return "error" not in result
+
+
+# ---------------------------------------------------------------------- scenarios
+
+
+def bench_throughput(r: Runner, name: str, rounds: int, n: int) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {side: [] for side in SIDES}
+    for _, side in alternate(rounds):
+        result = r.scenario(side, name, n=n)
+        if ok(result):
+            rates[side].append(result["rate"])
+    return {side: {"median": median(v), "runs": v} for side, v in rates.items()}
+
+
+def bench_latency(r: Runner, name: str, rounds: int, n: int) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {side: [] for side in SIDES}
+    extra: dict[str, list[Any]] = {side: [] for side in SIDES}
+    for _, side in alternate(rounds):
+        result = r.scenario(side, name, n=n)
+        if ok(result):
+            samples[side].extend(result["samples_ms"])
+            extra[side].append({k: v for k, v in result.items() if k != "samples_ms"})
+    return {
+        side: {
+            "median": median(v),
+            "p99": common.percentile(v, 99),
+            "count": len(v),
+            "runs": extra[side],
+        }
+        for side, v in samples.items()
+    }
+
+
+def bench_restart(r: Runner, rounds: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    gaps: dict[str, list[float]] = {side: [] for side in SIDES}
+    lost: dict[str, list[int]] = {side: [] for side in SIDES}
+    for _, side in alternate(rounds):
+        result = r.scenario(side, "restart", timeout_s=2, after_s=0.6)
+        if ok(result):
+            gaps[side].extend(result["gaps_ms"])
+            lost[side].append(result["lost"])
+    for side in SIDES:
+        out[side] = {
+            "median": median(gaps[side]),
+            "max": max(gaps[side], default=float("nan")),
+            "lost": sum(lost[side]) if lost[side] else None,
+            "runs": len(lost[side]),
+        }
+    return out
+
+
+def bench_memory(r: Runner, rounds: int, sessions: int) -> dict[str, Any]:
+    one: dict[str, list[float]] = {side: [] for side in SIDES}
+    per: dict[str, list[float]] = {side: [] for side in SIDES}
+    for _, side in alternate(rounds):
+        result = r.scenario(side, "memory", sessions=sessions)
+        if ok(result):
+            one[side].append(result["rss_one_mb"])
+            per[side].append((result["rss_many_mb"] - result["rss_one_mb"]) / (sessions - 1))
+    return {
+        side: {"one_mb": median(one[side]), "per_session_mb": median(per[side])} for side in SIDES
+    }
+
+
+def bench_scale(r: Runner, measure_s: float) -> dict[str, Any]:
+    """Climb the ladder of session counts, both sides in turn, until each stops holding."""
+    held: dict[str, int] = dict.fromkeys(SIDES, 0)
+    steps: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
+    active = set(SIDES)
+    for index, sessions in enumerate(SCALE_LADDER):
+        order = SIDES if index % 2 == 0 else SIDES[::-1]
+        for side in order:
+            if side not in active:
+                continue
+            result = r.run(
+                side,
+                [r.driver[side], "scale", r.base, f"sessions={sessions}", f"measure_s={measure_s}"],
+                timeout_s=60 + sessions * 0.2,
+            )
+            steps[side].append(result)
+            expected = sessions * measure_s / common.FRAME_S
+            holds = (
+                ok(result)
+                and result["opened"] == sessions
+                and result["samples"] >= 0.9 * expected
+                and result["p99_ms"] <= LATENCY_LIMIT_MS
+                and result["cpu_load"] < 1.0
+            )
+            if holds:
+                held[side] = sessions
+            else:
+                active.discard(side)
+        if not active:
+            break
+    return {side: {"sessions": held[side], "steps": steps[side]} for side in SIDES}
+
+
+def bench_convert(r: Runner) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for provider in ("openai", "gemini"):
+        for side in SIDES:
+            result = r.run(side, [os.path.join(HERE, "convert.py"), side, provider, "1.0"])
+            out.setdefault(provider, {})[side] = result.get("rate", float("nan"))
+    return out
+
+
+def bench_transport(r: Runner, rounds: int, n: int) -> dict[str, Any]:
+    """Bare WebSockets, no agent: ours (Trio) against the asyncio client Strands uses."""
+    clients = {"trio_bidi": "trio_bidi", "strands": "websockets_asyncio"}
+    out: dict[str, Any] = {}
+    for direction in ("recv", "send"):
+        rates: dict[str, list[float]] = {side: [] for side in SIDES}
+        for _, side in alternate(rounds):
+            argv = [os.path.join(HERE, "transport.py"), r.base, clients[side], direction, str(n)]
+            result = r.run(side, argv)
+            if ok(result):
+                rates[side].append(result["rate"])
+        out[direction] = {side: median(v) for side, v in rates.items()}
+    batched: list[float] = []
+    for _ in range(rounds):
+        argv = [os.path.join(HERE, "transport.py"), r.base, "trio_bidi_batched", "send", str(n)]
+        result = r.run("trio_bidi", argv)
+        if ok(result):
+            batched.append(result["rate"])
+    out["send, writer task"] = {"trio_bidi": median(batched), "strands": out["send"]["strands"]}
+    return out
+
+
+# ---------------------------------------------------------------------- table
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    else:
+        text = f"{value:,}"
+    return text + unit
+
+
+def ratio(a: Any, b: Any) -> float:
+    try:
+        return float(a) / float(b) if b else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def verdict(passed: bool | None) -> str:
+    return "n/a" if passed is None else ("PASS" if passed else "FAIL")
+
+
+def table(results: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+
+    def row(name: str, t: Any, s: Any, unit: str, r: float, target: str, passed: Any) -> None:
+        rows.append([name, fmt(t, unit), fmt(s, unit), fmt(r, "x"), target, verdict(passed)])
+
+    def nan(value: float) -> bool:
+        return value != value
+
+    for key, label in (
+        ("output", "1 output audio events/CPU-s"),
+        ("input", "2 input frames/CPU-s"),
+    ):
+        if key in results:
+            t, s = results[key]["trio_bidi"]["median"], results[key]["strands"]["median"]
+            q = ratio(t, s)
+            row(label, t, s, "", q, ">= 1.5x", None if nan(q) else q >= 1.5)
+    if "tool" in results:
+        t, s = results["tool"]["trio_bidi"], results["tool"]["strands"]
+        q = ratio(t["median"], s["median"])
+        row(
+            "3 tool round trip median",
+            t["median"],
+            s["median"],
+            " ms",
+            q,
+            "<= 1.0x",
+            None if nan(q) else q <= 1.0,
+        )
+        row("3 tool round trip p99", t["p99"], s["p99"], " ms", ratio(t["p99"], s["p99"]), "", None)
+    if "barge" in results:
+        t, s = results["barge"]["trio_bidi"], results["barge"]["strands"]
+        row(
+            "4 barge-in -> buffer cleared, median",
+            t["median"],
+            s["median"],
+            " ms",
+            ratio(t["median"], s["median"]),
+            "<= 2 ms",
+            None if nan(t["median"]) else t["median"] <= 2.0,
+        )
+        row(
+            "4 barge-in -> buffer cleared, p99",
+            t["p99"],
+            s["p99"],
+            " ms",
+            ratio(t["p99"], s["p99"]),
+            "",
+            None,
+        )
+    if "restart" in results:
+        t, s = results["restart"]["trio_bidi"], results["restart"]["strands"]
+        row(
+            "5 restart gap, median",
+            t["median"],
+            s["median"],
+            " ms",
+            ratio(t["median"], s["median"]),
+            "<= 250 ms",
+            None if nan(t["median"]) else t["median"] <= 250,
+        )
+        row(
+            "5 input frames lost in restart",
+            t["lost"],
+            s["lost"],
+            "",
+            float("nan"),
+            "0",
+            None if t["lost"] is None else t["lost"] == 0,
+        )
+    if "memory" in results:
+        t, s = results["memory"]["trio_bidi"], results["memory"]["strands"]
+        row(
+            "6 RSS, one idle session",
+            t["one_mb"],
+            s["one_mb"],
+            " MB",
+            ratio(t["one_mb"], s["one_mb"]),
+            "<= 40 MB",
+            None if nan(t["one_mb"]) else t["one_mb"] <= 40,
+        )
+        row(
+            "6 RSS per extra session (100)",
+            t["per_session_mb"],
+            s["per_session_mb"],
+            " MB",
+            ratio(t["per_session_mb"], s["per_session_mb"]),
+            "",
+            None,
+        )
+    if "scale" in results:
+        t, s = results["scale"]["trio_bidi"]["sessions"], results["scale"]["strands"]["sessions"]
+        q = ratio(t, s)
+        row("7 real-time sessions held", t, s, "", q, ">= 2x", None if nan(q) else q >= 2.0)
+    if "transport" in results:
+        for direction, values in results["transport"].items():
+            t, s = values["trio_bidi"], values["strands"]
+            label = f"transport: bare WebSocket {direction} + JSON/CPU-s"
+            row(label, t, s, "", ratio(t, s), "", None)
+    if "convert" in results:
+        for provider, values in results["convert"].items():
+            t, s = values["trio_bidi"], values["strands"]
+            row(f"micro: {provider} JSON -> events/CPU-s", t, s, "", ratio(t, s), "", None)
+    return rows
+
+
+def render(rows: list[list[str]]) -> str:
+    head = ["scenario", "trio_bidi", "Strands 1.40", "ratio", "target", "result"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine(strands_python: str) -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    strands = subprocess.run(
+        [
+            strands_python,
+            "-c",
+            "import importlib.metadata as m; print(m.version('strands-agents'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    import websockets
+
+    import trio_bidi
+
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "trio_bidi": trio_bidi.__version__,
+        "strands-agents": strands or "unknown",
+        "websockets": websockets.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+@contextmanager
+def load_server() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "loadserver.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the load server did not start: {line!r}")
+        yield f"ws://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strands-python", required=True, help="Python of the Strands env")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per side (throughput)")
+    parser.add_argument("--only", default=",".join(ALL), help="comma-separated scenarios")
+    parser.add_argument("--quick", action="store_true", help="small runs, for a smoke test")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"), help="results folder")
+    opts = parser.parse_args()
+    chosen = [name.strip() for name in opts.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(ALL))
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; known: {', '.join(ALL)}")
+    quick = opts.quick
+    rounds = 1 if quick else opts.rounds
+    few = 1 if quick else max(1, (opts.rounds + 1) // 2)
+    started = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine(opts.strands_python)}
+    steps: dict[str, Callable[[Runner], Any]] = {
+        "output": lambda r: bench_throughput(r, "output", rounds, 2000 if quick else 20000),
+        "input": lambda r: bench_throughput(r, "input", rounds, 2000 if quick else 20000),
+        "tool": lambda r: bench_latency(r, "tool", few, 20 if quick else 200),
+        "barge": lambda r: bench_latency(r, "barge", few, 5 if quick else 30),
+        "restart": lambda r: bench_restart(r, few),
+        "memory": lambda r: bench_memory(r, few, 10 if quick else 100),
+        "scale": lambda r: bench_scale(r, 1.0 if quick else 3.0),
+        "convert": bench_convert,
+        "transport": lambda r: bench_transport(r, rounds, 2000 if quick else 20000),
+    }
+    with load_server() as base:
+        runner = Runner(base, opts.strands_python, timeout_s=120)
+        for name in chosen:
+            t0 = time.perf_counter()
+            print(f"bench: {name} ...", flush=True)
+            results[name] = steps[name](runner)
+            print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+    results["failures"] = runner.failures
+    results["elapsed_s"] = time.perf_counter() - started
+    rows = table(results)
+    text = render(rows)
+    info = results["machine"]
+    header = (
+        f"Machine: {info['cpu']}, {info['os']}, Python {info['python']}; "
+        f"trio_bidi {info['trio_bidi']}, strands-agents {info['strands-agents']}, "
+        f"websockets {info['websockets']}; {info['date']}; "
+        f"{rounds} run(s) per side for 1-2, {few} for 3-6; {results['elapsed_s']:.0f} s."
+    )
+    print()
+    print(header)
+    print(text)
+    for failure in runner.failures:
+        print(f"driver failure: {failure}")
+    os.makedirs(opts.out, exist_ok=True)
+    with open(os.path.join(opts.out, "latest.json"), "w") as fh:
+        json.dump(results, fh, indent=1, default=str)
+    with open(os.path.join(opts.out, "latest.md"), "w") as fh:
+        fh.write(header + "\n\n" + text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Bare transport throughput: receive + JSON parse, and send, per CPU-second.
+
+``python bench/transport.py URL CLIENT DIRECTION N`` with CLIENT one of ``trio_bidi``
+(our WebSocket), ``trio_bidi_batched`` (ours with its writer task, ``send`` only),
+``trio_websocket`` (default settings), ``trio_websocket_tuned`` (64 KiB receive buffer +
+orjson; both need ``trio-websocket`` and ``orjson`` installed), ``websockets_asyncio``
+(the client Strands uses) and DIRECTION ``recv`` or ``send``. Prints one JSON line:
+``{"rate": events per CPU-second, ...}``. The server is ``bench/loadserver.py`` (another
+process).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from typing import Any
+
+import trio
+
+FRAME_B64 = base64.b64encode(bytes(960)).decode()
+SESSION_UPDATE = json.dumps({"type": "session.update", "session": {"type": "realtime"}})
+
+
+def _result(n: int, cpu: float, wall: float) -> dict[str, Any]:
+    return {"n": n, "cpu_s": cpu, "wall_s": wall, "rate": n / cpu if cpu > 0 else 0.0}
+
+
+async def _trio_bidi(url: str, direction: str, n: int) -> dict[str, Any]:
+    from trio_bidi._websocket import open_websocket
+
+    loads = json.loads
+    async with open_websocket(url) as ws:
+        await ws.send_text(SESSION_UPDATE)
+        if direction == "recv":
+            count = 0
+            t0 = w0 = 0.0
+            while count < n:
+                event = loads(await ws.receive())
+                if event["type"] == "response.output_audio.delta":
+                    if count == 0:
+                        t0, w0 = time.process_time(), time.perf_counter()
+                    count += 1
+            return _result(n - 1, time.process_time() - t0, time.perf_counter() - w0)
+        dumps = json.dumps
+        t0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            await ws.send_text(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
+        while True:
+            event = loads(await ws.receive())
+            if event.get("delta", "").startswith("bench:"):
+                break
+        return _result(n, time.process_time() - t0, time.perf_counter() - w0)
+
+
+async def _trio_bidi_batched(url: str, direction: str, n: int) -> dict[str, Any]:
+    """Our WebSocket with its writer task running (``WebSocket.run_writer``): sends queue
+    their frames and the writer writes each batch with one system call."""
+    from trio_bidi._websocket import open_websocket
+
+    loads, dumps = json.loads, json.dumps
+    async with open_websocket(url) as ws, trio.open_nursery() as nursery:
+        await nursery.start(ws.run_writer)
+        await ws.send_text(SESSION_UPDATE)
+        t0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            await ws.send_text(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
+        while True:
+            event = loads(await ws.receive())
+            if event.get("delta", "").startswith("bench:"):
+                break
+        result = _result(n, time.process_time() - t0, time.perf_counter() - w0)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def _trio_websocket(url: str, direction: str, n: int, tuned: bool) -> dict[str, Any]:
+    from trio_websocket import open_websocket_url
+
+    if tuned:
+        import orjson
+
+        loads: Any = orjson.loads
+        dumps: Any = lambda obj: orjson.dumps(obj).decode()  # noqa: E731
+        kwargs: dict[str, Any] = {"receive_buffer_size": 64 * 1024}
+    else:
+        loads, dumps, kwargs = json.loads, json.dumps, {}
+    async with open_websocket_url(url, **kwargs) as ws:
+        await ws.send_message(SESSION_UPDATE)
+        if direction == "recv":
+            count = 0
+            t0 = w0 = 0.0
+            while count < n:
+                event = loads(await ws.get_message())
+                if event["type"] == "response.output_audio.delta":
+                    if count == 0:
+                        t0, w0 = time.process_time(), time.perf_counter()
+                    count += 1
+            return _result(n - 1, time.process_time() - t0, time.perf_counter() - w0)
+        t0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            await ws.send_message(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
+        while True:
+            event = loads(await ws.get_message())
+            if event.get("delta", "").startswith("bench:"):
+                break
+        return _result(n, time.process_time() - t0, time.perf_counter() - w0)
+
+
+async def _websockets_asyncio(url: str, direction: str, n: int) -> dict[str, Any]:
+    import websockets
+
+    loads, dumps = json.loads, json.dumps
+    async with websockets.connect(url) as ws:
+        await ws.send(SESSION_UPDATE)
+        if direction == "recv":
+            count = 0
+            t0 = w0 = 0.0
+            while count < n:
+                event = loads(await ws.recv())
+                if event["type"] == "response.output_audio.delta":
+                    if count == 0:
+                        t0, w0 = time.process_time(), time.perf_counter()
+                    count += 1
+            return _result(n - 1, time.process_time() - t0, time.perf_counter() - w0)
+        t0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            await ws.send(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
+        while True:
+            event = loads(await ws.recv())
+            if event.get("delta", "").startswith("bench:"):
+                break
+        return _result(n, time.process_time() - t0, time.perf_counter() - w0)
+
+
+def run(base_url: str, client: str, direction: str, n: int) -> dict[str, Any]:
+    scenario = "flood" if direction == "recv" else "sink"
+    url = f"{base_url}/v1/realtime?model=gpt-realtime&scenario={scenario}&n={n}"
+    if client == "websockets_asyncio":
+        import asyncio
+
+        return asyncio.run(_websockets_asyncio(url, direction, n))
+    if client == "trio_bidi":
+        return trio.run(_trio_bidi, url, direction, n)
+    if client == "trio_bidi_batched":
+        return trio.run(_trio_bidi_batched, url, direction, n)
+    tuned = client == "trio_websocket_tuned"
+    return trio.run(_trio_websocket, url, direction, n, tuned)
+
+
+if __name__ == "__main__":
+    url_arg, client_arg, direction_arg, n_arg = sys.argv[1:5]
+    print(json.dumps(run(url_arg, client_arg, direction_arg, int(n_arg))))
