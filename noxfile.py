@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -43,8 +45,41 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """Run ``trio-bidi demo``: a whole conversation against a local emulator, offline."""
+    session.install("--upgrade", "pip")
+    session.install(".")
+    session.run("trio-bidi", "demo", *session.posargs)
+
+
+@nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation with warnings as errors."""
     install_groups(session, "docs")
     session.env["NO_MKDOCS_2_WARNING"] = "1"
     session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
+
+
+STRANDS_VERSION = "1.40.0"
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark trio_bidi against Strands side by side (args go to bench/run.py)."""
+    session.install("--upgrade", "pip")
+    session.install(".")
+    # Strands gets its own environment next to this one, created (or reused) here.
+    strands_env = Path(session.virtualenv.location).parent / f"bench-strands-{STRANDS_VERSION}"
+    strands_python = strands_env / "bin" / "python"
+    if not strands_python.exists():
+        session.run("python", "-m", "venv", str(strands_env))
+    session.run(
+        str(strands_python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        f"strands-agents[bidi-openai,bidi-gemini]=={STRANDS_VERSION}",
+        external=True,
+    )
+    session.run("python", "bench/run.py", "--strands-python", str(strands_python), *session.posargs)

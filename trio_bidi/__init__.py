@@ -4,6 +4,24 @@ The public names follow the Strands Agents ``bidi`` package, so code can be port
 changing imports.
 """
 
+from .agent import AgentState as AgentState
+from .agent import AgentStatistics as AgentStatistics
+from .agent import BidiAfterConnectionRestartEvent as BidiAfterConnectionRestartEvent
+from .agent import BidiAfterInvocationEvent as BidiAfterInvocationEvent
+from .agent import BidiAfterToolCallEvent as BidiAfterToolCallEvent
+from .agent import BidiAgent as BidiAgent
+from .agent import BidiAgentInitializedEvent as BidiAgentInitializedEvent
+from .agent import BidiBeforeConnectionRestartEvent as BidiBeforeConnectionRestartEvent
+from .agent import BidiBeforeInvocationEvent as BidiBeforeInvocationEvent
+from .agent import BidiBeforeToolCallEvent as BidiBeforeToolCallEvent
+from .agent import BidiHookEvent as BidiHookEvent
+from .agent import BidiInterruptionHookEvent as BidiInterruptionHookEvent
+from .agent import BidiMessageAddedEvent as BidiMessageAddedEvent
+from .agent import HookProvider as HookProvider
+from .agent import HookRegistry as HookRegistry
+from .agent import ToolContext as ToolContext
+from .agent import stop_conversation as stop_conversation
+from .agent import tool as tool
 from .errors import BidiAudioFormatError as BidiAudioFormatError
 from .errors import BidiConfigurationError as BidiConfigurationError
 from .errors import BidiConnectionError as BidiConnectionError
@@ -32,14 +50,26 @@ from .events import ToolResultEvent as ToolResultEvent
 from .events import ToolUseStreamEvent as ToolUseStreamEvent
 from .events import event_from_dict as event_from_dict
 from .models import BidiConnection as BidiConnection
+from .models import BidiGeminiLiveModel as BidiGeminiLiveModel
 from .models import BidiModel as BidiModel
+from .models import BidiOpenAIRealtimeModel as BidiOpenAIRealtimeModel
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentState",
+    "AgentStatistics",
+    "BidiAfterConnectionRestartEvent",
+    "BidiAfterInvocationEvent",
+    "BidiAfterToolCallEvent",
+    "BidiAgent",
+    "BidiAgentInitializedEvent",
     "BidiAudioFormatError",
     "BidiAudioInputEvent",
     "BidiAudioStreamEvent",
+    "BidiBeforeConnectionRestartEvent",
+    "BidiBeforeInvocationEvent",
+    "BidiBeforeToolCallEvent",
     "BidiConfigurationError",
     "BidiConnection",
     "BidiConnectionCloseEvent",
@@ -48,11 +78,16 @@ __all__ = [
     "BidiConnectionStartEvent",
     "BidiError",
     "BidiErrorEvent",
+    "BidiGeminiLiveModel",
+    "BidiHookEvent",
     "BidiImageInputEvent",
     "BidiInputEvent",
     "BidiInterruptionEvent",
+    "BidiInterruptionHookEvent",
+    "BidiMessageAddedEvent",
     "BidiModel",
     "BidiModelTimeoutError",
+    "BidiOpenAIRealtimeModel",
     "BidiOutputEvent",
     "BidiProtocolError",
     "BidiProviderError",
@@ -63,7 +98,12 @@ __all__ = [
     "BidiToolCancellationEvent",
     "BidiTranscriptStreamEvent",
     "BidiUsageEvent",
+    "HookProvider",
+    "HookRegistry",
+    "ToolContext",
     "ToolResultEvent",
     "ToolUseStreamEvent",
     "event_from_dict",
+    "stop_conversation",
+    "tool",
 ]

@@ -4,5 +4,14 @@ from ._base import BidiConnection as BidiConnection
 from ._base import BidiModel as BidiModel
 from ._base import ConnectionBase as ConnectionBase
 from ._base import SendableEvent as SendableEvent
+from .gemini_live import BidiGeminiLiveModel as BidiGeminiLiveModel
+from .openai_realtime import BidiOpenAIRealtimeModel as BidiOpenAIRealtimeModel
 
-__all__ = ["BidiConnection", "BidiModel", "ConnectionBase", "SendableEvent"]
+__all__ = [
+    "BidiConnection",
+    "BidiGeminiLiveModel",
+    "BidiModel",
+    "BidiOpenAIRealtimeModel",
+    "ConnectionBase",
+    "SendableEvent",
+]
