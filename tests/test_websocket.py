@@ -414,6 +414,34 @@ async def test_frames_queued_when_the_writer_stops_are_sent_first_by_aclose() ->
     assert results == [[f"m{i}" for i in range(6)]]
 
 
+async def test_aclose_while_the_writer_is_being_cancelled_still_closes_cleanly() -> None:
+    peer_close: list[int] = []
+
+    async def read_until_closed(ws: WebSocket) -> None:
+        try:
+            while True:
+                await ws.receive()
+        except WebSocketClosed as exc:
+            peer_close.append(exc.code)
+
+    async with trio.open_nursery() as outer:
+        server: WebSocketServer = await outer.start(
+            lambda task_status: serve_websocket(read_until_closed, task_status=task_status)
+        )
+        with trio.fail_after(1.0):  # not the 2 s close timeout
+            async with open_websocket(server.url) as ws, trio.open_nursery() as nursery:
+                await nursery.start(ws.run_writer)
+                await ws.send_text("hello")
+                # Cancel the writer's scope, then close before the writer task has run
+                # again: the close frame must still go out.
+                nursery.cancel_scope.cancel()
+                await ws.aclose()
+            while not peer_close:
+                await trio.sleep(0.01)
+        server.close()
+    assert peer_close == [1000]
+
+
 async def test_writer_sending_loop_lets_other_tasks_run() -> None:
     ticks = 0
 

@@ -402,6 +402,11 @@ class WebSocket:
                         self._mark_closed(code, reason, by_peer=False)
                     await self._drained.wait()
                 self._stop_writer()
+                if self._outgoing and not self._closed_for_writing():
+                    # The writer stopped before it wrote everything (it was cancelled as
+                    # we closed): the close frame may be among what is left.
+                    async with self._send_lock:
+                        await self._flush_locked()
                 if self._closed is None and self._protocol.state is State.OPEN:
                     async with self._send_lock:
                         self._protocol.send_close(code, reason)
