@@ -17,7 +17,7 @@ holds ``timeout_error`` as ``{"message", "restart_config"}``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 import attrs
@@ -479,6 +479,10 @@ class ToolResultEvent(BidiEvent):
         return {"type": self.type, "tool_result": self.tool_result}
 
 
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class BidiToolCancellationEvent(BidiEvent):
     """The provider withdrew tool calls (Gemini's ``toolCallCancellation``).
@@ -490,7 +494,7 @@ class BidiToolCancellationEvent(BidiEvent):
     """
 
     type: ClassVar[str] = "bidi_tool_cancellation"
-    tool_use_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    tool_use_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
 
     def to_dict(self) -> dict[str, Any]:
         """Return ``{"type", "tool_use_ids": [...]}``."""

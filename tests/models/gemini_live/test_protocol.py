@@ -168,7 +168,7 @@ def test_cancellation() -> None:
     feed(p, {"toolCall": {"functionCalls": [{"id": "a", "name": "f"}, {"id": "b", "name": "f"}]}})
     events = feed(p, {"toolCallCancellation": {"ids": ["a"]}})
     # (attrs' tuple converter types the argument loosely for mypy)
-    assert events == [BidiToolCancellationEvent(("a",))]  # type: ignore[arg-type]
+    assert events == [BidiToolCancellationEvent(("a",))]
     assert p.open_tool_calls == {"b": "f"}
     assert feed(p, {"toolCallCancellation": {"ids": []}}) == []
 
