@@ -56,7 +56,7 @@ async def test_responder_and_records() -> None:
         assert received[1] == BidiResponseStartEvent("r1")
         assert conn.sent == [BidiTextInputEvent("hi")]
         assert conn.system_prompt == "sys"
-        assert conn.restart_config == {"handle": "h"}
+        assert conn.given_restart_config == {"handle": "h"}
         assert conn.messages[0]["content"] == [{"text": "a"}]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from .._util import open_nursery_unwrapped
+from .._util import open_nursery_unwrapped, receive_promptly
 from ..errors import BidiStateError
 from ..events import (
     BidiAudioInputEvent,
@@ -108,7 +108,7 @@ class _Receiver:
 
     async def __anext__(self) -> AgentOutput:
         try:
-            return await self._loop.out_rx.receive()
+            return await receive_promptly(self._loop.out_rx)
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass
         if self._loop.terminal_error is not None:

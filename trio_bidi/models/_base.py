@@ -38,7 +38,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import trio
 
-from .._util import open_nursery_unwrapped
+from .._util import acquire_promptly, open_nursery_unwrapped, receive_promptly, send_promptly
 from ..errors import (
     BidiConnectionError,
     BidiError,
@@ -97,6 +97,15 @@ class BidiConnection(Protocol):
 
         Called after an interruption. Providers that keep the unheard part in their
         context (OpenAI) truncate it; others ignore the report.
+        """
+        ...
+
+    def restart_config(self) -> dict[str, Any]:
+        """What a new connection needs to continue this one: ``model.connect(**it)``.
+
+        For a restart the caller decides on (before the time limit, after a lost
+        connection). Empty when the provider has nothing to resume with, so the caller
+        replays the history instead; Gemini returns its newest session handle.
         """
         ...
 
@@ -226,6 +235,12 @@ class ConnectionBase(abc.ABC):
     async def _close_transport(self) -> None:
         """Close the transport; must not raise and must be safe to call twice."""
 
+    async def _start_background(self, nursery: trio.Nursery) -> None:  # noqa: B027 - optional
+        """Start tasks the open connection needs beside its reader (default: none).
+
+        They run in the connection's nursery and must end when the transport closes.
+        """
+
     def _timeout_error(self) -> BidiModelTimeoutError:
         """Build the error ``receive()`` raises at the deadline (override to add restart data)."""
         return BidiModelTimeoutError(
@@ -281,11 +296,18 @@ class ConnectionBase(abc.ABC):
             )
         if self._failure is not None:
             raise self._failure
-        async with self._write_lock:
+        await acquire_promptly(self._write_lock)
+        try:
             await self._write(event)
+        finally:
+            self._write_lock.release()
 
     async def report_playback(self, played_ms: int) -> None:  # noqa: B027 - optional hook
         """Ignore a playback report; providers that truncate override this."""
+
+    def restart_config(self) -> dict[str, Any]:
+        """Return nothing to resume with; providers with session resumption override this."""
+        return {}
 
     def receive(self) -> AsyncIterator[BidiOutputEvent]:
         """Iterate over output events (the first is the connection's start event).
@@ -318,6 +340,7 @@ class ConnectionBase(abc.ABC):
                     self._state = _OPEN
                     self._deadline_scope.deadline = trio.current_time() + self._time_limit_s
                     self._event_tx.send_nowait(self._start_event())
+                    await self._start_background(nursery)
                     nursery.start_soon(self._reader)
                     yield self
                 finally:
@@ -327,11 +350,15 @@ class ConnectionBase(abc.ABC):
 
     # ------------------------------------------------------------------ internals
 
+    async def _emit(self, event: BidiOutputEvent) -> None:
+        # Waits (backpressure) only when the consumer fell a whole buffer behind.
+        await send_promptly(self._event_tx, event)
+
     async def _reader(self) -> None:
         try:
             with self._reader_scope:
                 with self._deadline_scope:
-                    await self._read_events(self._event_tx.send)
+                    await self._read_events(self._emit)
                 if self._deadline_scope.cancelled_caught and self._failure is None:
                     self._failure = self._timeout_error()
                 elif self._failure is None and self._state == _OPEN:
@@ -366,7 +393,7 @@ class _EventIterator:
 
     async def __anext__(self) -> BidiOutputEvent:
         try:
-            return await self._rx.receive()
+            return await receive_promptly(self._rx)
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass
         failure = self._connection._failure

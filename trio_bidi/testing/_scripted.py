@@ -53,7 +53,9 @@ class ScriptedConnection(ConnectionBase):
         system_prompt: What the client connected with.
         tools: What the client connected with.
         messages: The history the client replayed (a copy).
-        restart_config: The restart data the client passed.
+        given_restart_config: The restart data the client connected with.
+        resume_config: What :meth:`restart_config` offers a caller that restarts on its own
+            (a test sets it to play a provider with session resumption; default empty).
         sent: Every event the client sent, in order.
     """
 
@@ -73,7 +75,8 @@ class ScriptedConnection(ConnectionBase):
         self.system_prompt = system_prompt
         self.tools = list(tools)
         self.messages: list[Message] = [dict(m) for m in messages]  # type: ignore[misc]
-        self.restart_config = dict(restart_config)
+        self.given_restart_config = dict(restart_config)
+        self.resume_config: dict[str, Any] = {}
         self.sent: list[SendableEvent] = []
         self.playback_reports: list[int] = []
         self._sent_changed = trio.Event()
@@ -137,6 +140,10 @@ class ScriptedConnection(ConnectionBase):
     async def report_playback(self, played_ms: int) -> None:
         """Record a playback report (see ``playback_reports``)."""
         self.playback_reports.append(played_ms)
+
+    def restart_config(self) -> dict[str, Any]:
+        """Offer ``resume_config`` (a copy) to a caller that restarts on its own."""
+        return dict(self.resume_config)
 
 
 class ScriptedModel:
