@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from trio_bidi import (
     BidiResponseStartEvent,
     BidiStateError,
     BidiTextInputEvent,
+    BidiTranscriptStreamEvent,
     ToolResultEvent,
     ToolUseStreamEvent,
     tool,
@@ -55,7 +58,7 @@ async def test_restart_on_provider_timeout_replays_prompt_tools_history_and_rest
     restart = of_type(events, BidiConnectionRestartEvent)
     assert len(restart) == 1
     assert restart[0].timeout_error.restart_config == {"handle": "resume-123"}
-    assert second.restart_config == {"handle": "resume-123"}
+    assert second.given_restart_config == {"handle": "resume-123"}
     assert second.system_prompt == "Be kind."
     assert second.tools == [lookup.spec]
     assert second.messages == [
@@ -78,6 +81,26 @@ async def test_restart_on_unexpected_disconnect(autojump_clock: trio.abc.Clock) 
     assert "reset by peer" in str(restart.timeout_error)
     assert isinstance(restart.timeout_error.__cause__, BidiConnectionError)
     assert len(model.connections) == 2
+
+
+async def test_lost_connection_resumes_with_what_the_connection_offered(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    model = ScriptedModel()
+    async with BidiAgent(model=model) as agent:
+        first = await model.wait_connection()
+        first.resume_config = {"handle": "offered-1"}
+        first.disconnect(BidiConnectionError("reset by peer"))
+        await receive_until(agent, BidiConnectionStartEvent, 2)
+        second = await model.wait_connection(1)
+        # The provider's own restart data (in its timeout error) wins over the offer.
+        second.resume_config = {"handle": "offered-2"}
+        second.expire(BidiModelTimeoutError("go away", handle="from-error"))
+        await receive_until(agent, BidiConnectionStartEvent)
+        third = await model.wait_connection(2)
+    assert first.given_restart_config == {}
+    assert second.given_restart_config == {"handle": "offered-1"}
+    assert third.given_restart_config == {"handle": "from-error"}
 
 
 async def test_restart_at_the_connection_deadline(autojump_clock: trio.abc.Clock) -> None:
@@ -387,3 +410,99 @@ async def test_buffered_input_the_new_connection_rejects_is_reported_not_blockin
     assert events[-1].details == {"rejected_input": "bidi_audio_input"}
     assert second.sent[-1] == BidiTextInputEvent("after the bad frame")
     assert agent.statistics().restarts == 1
+
+
+async def test_proactive_restart_waits_for_a_due_reply(autojump_clock: trio.abc.Clock) -> None:
+    """After the user's final words the model's answer is due: do not restart under it."""
+    model = ScriptedModel(time_limit_s=100)
+    async with BidiAgent(model=model, restart_margin_s=30) as agent:
+        first = await model.wait_connection()
+        await trio.sleep(69)
+        first.push(transcript("what's the", "user", final=False))
+        await receive_until(agent, BidiTranscriptStreamEvent)
+        await trio.sleep(5)  # t=74: inside the margin, but the user is speaking
+        first.push(transcript("what's the time?", "user"))
+        await receive_until(agent, BidiTranscriptStreamEvent)
+        await trio.sleep(1)  # t=75: the answer is due, still no restart
+        assert len(model.connections) == 1
+        first.push(*reply("r1", "Noon."))
+        events = await receive_until(agent, BidiConnectionStartEvent)
+        restarted_at = trio.current_time()
+    assert of_type(events, BidiConnectionRestartEvent)
+    assert restarted_at == pytest.approx(75.0)
+    assert [m["role"] for m in model.connections[1].messages] == ["user", "assistant"]
+
+
+async def test_proactive_restart_does_not_wait_forever_for_a_reply(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    model = ScriptedModel(time_limit_s=100)
+    async with BidiAgent(model=model, restart_margin_s=30) as agent:
+        await model.wait_connection()
+        await trio.sleep(68)
+        await agent.send("hello?")  # the model never answers
+        events = await receive_until(agent, BidiConnectionStartEvent, 2)
+        restarted_at = trio.current_time()
+    assert of_type(events, BidiConnectionRestartEvent)
+    # Due at t=70, the restart waits for the reply until t=73 (5 s after the input),
+    # then goes ahead, well before the limit at t=100.
+    assert restarted_at == pytest.approx(73.0)
+
+
+class _SilentConnection:
+    """A third-party provider's connection that never ends by itself, even past its deadline."""
+
+    def __init__(self, index: int, deadline: float) -> None:
+        self.connection_id = f"silent-{index}"
+        self.deadline = deadline
+        self._started = False
+
+    async def send(self, event: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    def receive(self) -> _SilentConnection:
+        return self
+
+    def __aiter__(self) -> _SilentConnection:
+        return self
+
+    async def __anext__(self) -> BidiConnectionStartEvent:
+        if not self._started:
+            self._started = True
+            return BidiConnectionStartEvent(self.connection_id, "silent")
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def report_playback(self, played_ms: int) -> None:
+        await trio.lowlevel.checkpoint()
+
+    def restart_config(self) -> dict[str, Any]:
+        return {}
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+class _SilentModel:
+    model_id = "silent"
+
+    def __init__(self) -> None:
+        self.config = {"audio": {"input_rate": 16000, "output_rate": 24000, "channels": 1}}
+        self.opened = 0
+
+    @asynccontextmanager
+    async def connect(self, **kwargs: Any) -> AsyncIterator[_SilentConnection]:
+        self.opened += 1
+        yield _SilentConnection(self.opened, trio.current_time() + 10)
+
+
+async def test_agent_cuts_a_connection_that_overruns_its_deadline(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    model = _SilentModel()
+    async with BidiAgent(model=model, restart_margin_s=None, deadline_grace_s=5) as agent:
+        events = await receive_until(agent, BidiConnectionStartEvent, 2)
+        assert trio.current_time() == pytest.approx(15.0)  # deadline + grace
+    restart = of_type(events, BidiConnectionRestartEvent)[0]
+    assert "passed its deadline" in str(restart.timeout_error)
+    assert model.opened == 2

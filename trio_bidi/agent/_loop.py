@@ -26,12 +26,13 @@ import logging
 import math
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from .._util import acquire_promptly, send_promptly
 from ..errors import (
     BidiConfigurationError,
     BidiConnectionError,
@@ -60,6 +61,7 @@ from ..events import (
 from ..models._base import BidiConnection, BidiModel, SendableEvent
 from ..types import Message, ToolResult, ToolUse
 from . import _hooks as hooks
+from ._slots import OrderedSlots
 from ._stats import AgentStatistics
 from ._tools import AgentTool, ToolArgumentError, ToolContext, error_result, to_tool_result
 
@@ -248,6 +250,7 @@ class _ToolCall:
     cancellable: bool = False
     cancel_reason: str | None = None
     send_result: bool = True
+    turn: trio.Event | None = None  # its place in line for a tool slot (with a limit)
 
 
 @attrs.frozen
@@ -298,6 +301,7 @@ class AgentLoop:
         self._send_lock = trio.Lock()
         self._conn: BidiConnection | None = None  # open, flushed, taking input
         self._current: BidiConnection | None = None  # open (maybe still flushing)
+        self._resume_with: dict[str, Any] = {}  # the last connection's restart_config()
         self._last_connection_id = ""
         self._conn_changed = trio.Event()
         self._conn_scope: trio.CancelScope | None = None
@@ -305,8 +309,8 @@ class AgentLoop:
         self._generation = 0
         self._calls: dict[str, _ToolCall] = {}
         self._seen_tool_ids: set[str] = set()
-        self._limiter: trio.CapacityLimiter | None = (
-            trio.CapacityLimiter(settings.tool_concurrency) if settings.tool_concurrency else None
+        self._slots: OrderedSlots | None = (
+            OrderedSlots(settings.tool_concurrency) if settings.tool_concurrency else None
         )
         self._tool_nursery: trio.Nursery | None = None
         self._stop_reason: CloseReason | None = None
@@ -370,7 +374,8 @@ class AgentLoop:
         while self._conn is None and not self._buffer.has_room(event):
             await self._buffer.wait_room()
             self._check_running()
-        async with self._send_lock:
+        await acquire_promptly(self._send_lock)
+        try:
             self._check_running()
             conn = self._conn
             if conn is not None:
@@ -389,6 +394,8 @@ class AgentLoop:
                     await self._record_input(event)
                     return
             self._buffer.put(event)
+        finally:
+            self._send_lock.release()
 
     async def _record_input(self, event: SendableEvent) -> None:
         # Text goes to the history once a connection took it: text still waiting in the
@@ -440,7 +447,7 @@ class AgentLoop:
 
     async def _emit(self, event: AgentOutput) -> None:
         try:
-            await self._out_tx.send(event)
+            await send_promptly(self._out_tx, event)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             logger.debug("event=<%s> | agent stopped, event not delivered", event.type)
 
@@ -467,7 +474,10 @@ class AgentLoop:
                         hooks.BidiAfterConnectionRestartEvent(agent=self._agent)
                     )
 
-            restart_config = dict(reason.restart_config) if reason is not None else {}
+            # The provider's own word (in the error) wins over what the connection offered.
+            restart_config = (
+                {**self._resume_with, **reason.restart_config} if reason is not None else {}
+            )
             outcome = await self._one_connection(restart_config, on_open)
             if isinstance(outcome, _ConnectFailed):
                 if not started:
@@ -583,6 +593,8 @@ class AgentLoop:
                 return _ConnectFailed(exc)
             return _Lost(_as_timeout(exc, connection_id), productive)
         finally:
+            if self._current is not None:
+                self._resume_with = self._current.restart_config()
             self._current = None
             self._opened_at = None
             self._set_conn(None)
@@ -667,27 +679,42 @@ class AgentLoop:
             wake_at = boundary_at  # a reply that is due but late
             if margin is not None and not proactive_due and deadline - margin > opened_at:
                 wake_at = deadline - margin
-            with trio.move_on_at(wake_at) as waker:
-                try:
-                    event = await events.__anext__()
-                except StopAsyncIteration:
-                    return _Lost(
-                        BidiModelTimeoutError(f"connection {connection_id} ended unexpectedly"),
-                        productive or self._lived_long(opened_at),
-                    )
-                except BidiModelTimeoutError as exc:
-                    # The provider's time limit is the normal end of a healthy connection.
-                    return _Lost(exc, productive=True)
-                except BidiError as exc:
-                    return _Lost(
-                        _as_timeout(exc, connection_id), productive or self._lived_long(opened_at)
-                    )
-            if waker.cancelled_caught:
+            # A cancel scope per event costs; open one only when there is a wake-up to set.
+            got: BidiOutputEvent | _Lost | None = None
+            if wake_at == math.inf:
+                got = await self._next_event(events, connection_id, opened_at, productive)
+            else:
+                with trio.move_on_at(wake_at):
+                    got = await self._next_event(events, connection_id, opened_at, productive)
+            if got is None:  # woken: the deadline is near, or a due reply is late
                 proactive_due = True
                 continue
+            if isinstance(got, _Lost):
+                return got
+            event = got
             if not isinstance(event, BidiConnectionStartEvent):
                 productive = True
             await self._handle(event)
+
+    async def _next_event(
+        self,
+        events: AsyncIterator[BidiOutputEvent],
+        connection_id: str,
+        opened_at: float,
+        productive: bool,
+    ) -> BidiOutputEvent | _Lost:
+        try:
+            return await events.__anext__()
+        except StopAsyncIteration:
+            return _Lost(
+                BidiModelTimeoutError(f"connection {connection_id} ended unexpectedly"),
+                productive or self._lived_long(opened_at),
+            )
+        except BidiModelTimeoutError as exc:
+            # The provider's time limit is the normal end of a healthy connection.
+            return _Lost(exc, productive=True)
+        except BidiError as exc:
+            return _Lost(_as_timeout(exc, connection_id), productive or self._lived_long(opened_at))
 
     # ------------------------------------------------------------------ events
 
@@ -767,6 +794,7 @@ class AgentLoop:
             tool_use,
             known_to=self._generation,
             cancellable=bool(selected is not None and selected.cancellable),
+            turn=self._slots.reserve() if self._slots is not None else None,
         )
         self._calls[tool_use_id] = call
         self._tool_calls_total += 1
@@ -825,11 +853,20 @@ class AgentLoop:
         )
         return final, request_state
 
+    def _release_slot(self, call: _ToolCall) -> None:
+        # Idempotent: a call gives its slot (or its place in line) back exactly once.
+        if call.turn is not None and self._slots is not None:
+            self._slots.release(call.turn)
+        call.turn = None
+
     async def _run_tool(self, call: _ToolCall) -> None:
         tool_use_id = call.tool_use["toolUseId"]
         recorded = False
         try:
-            result, request_state = await self._call_tool(call)
+            try:
+                result, request_state = await self._call_tool(call)
+            finally:
+                self._release_slot(call)  # calls that ended before their turn came
             generation = call.known_to
             # Leave the running set and enter the history in one step (no checkpoint in
             # between), so a restart replays the call exactly once.
@@ -911,15 +948,14 @@ class AgentLoop:
         exception: Exception | None = None
         with call.scope:
             try:
-                if self._limiter is not None:
-                    await self._limiter.acquire()
                 try:
+                    if call.turn is not None:
+                        await call.turn.wait()
                     with trio.move_on_after(math.inf if timeout is None else timeout) as timer:
                         value = await selected.invoke(tool_use, context)
                         result = to_tool_result(tool_use_id, value)
                 finally:
-                    if self._limiter is not None:
-                        self._limiter.release()
+                    self._release_slot(call)
                 if timer.cancelled_caught:
                     result = error_result(tool_use_id, f"tool {name} timed out after {timeout:g} s")
             except ToolArgumentError as exc:
@@ -945,6 +981,7 @@ class AgentLoop:
                     continue
                 try:
                     await conn.send(event)
+                    self._expect_reply()  # the model answers the result
                 except (BidiConnectionError, BidiModelTimeoutError, BidiStateError) as exc:
                     logger.debug(
                         "tool_use_id=<%s>, error=<%s> | result not delivered; it is in the "
