@@ -191,6 +191,12 @@ class OpenAIRealtimeConnection(ConnectionBase):
             len(self._open_texts) - 1,
         )
 
+    async def _start_background(self, nursery: trio.Nursery) -> None:
+        # A writer task batches what senders queue (audio frames) into one system call
+        # per scheduler pass; closing the socket stops it.
+        assert self._ws is not None
+        await nursery.start(self._ws.run_writer)
+
     async def _wait_session_created(self, ws: WebSocket) -> None:
         while True:
             try:
