@@ -152,8 +152,23 @@ def bench_memory(r: Runner, rounds: int, sessions: int) -> dict[str, Any]:
     }
 
 
-def bench_scale(r: Runner, measure_s: float) -> dict[str, Any]:
-    """Climb the ladder of session counts, both sides in turn, until each stops holding."""
+def scale_holds(result: dict[str, Any], sessions: int, measure_s: float) -> bool:
+    expected = sessions * measure_s / common.FRAME_S
+    return (
+        ok(result)
+        and result["opened"] == sessions
+        and result["samples"] >= 0.9 * expected
+        and result["p99_ms"] <= LATENCY_LIMIT_MS
+        and result["cpu_load"] < 1.0
+    )
+
+
+def bench_scale(r: Runner, measure_s: float, tries: int) -> dict[str, Any]:
+    """Climb the ladder of session counts, both sides in turn, until each stops holding.
+
+    A step gets up to ``tries`` runs and holds if one of them does, so that a burst of
+    unrelated load on a shared machine does not end the climb early (for either side).
+    """
     held: dict[str, int] = dict.fromkeys(SIDES, 0)
     steps: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     active = set(SIDES)
@@ -162,20 +177,20 @@ def bench_scale(r: Runner, measure_s: float) -> dict[str, Any]:
         for side in order:
             if side not in active:
                 continue
-            result = r.run(
-                side,
-                [r.driver[side], "scale", r.base, f"sessions={sessions}", f"measure_s={measure_s}"],
-                timeout_s=60 + sessions * 0.2,
-            )
-            steps[side].append(result)
-            expected = sessions * measure_s / common.FRAME_S
-            holds = (
-                ok(result)
-                and result["opened"] == sessions
-                and result["samples"] >= 0.9 * expected
-                and result["p99_ms"] <= LATENCY_LIMIT_MS
-                and result["cpu_load"] < 1.0
-            )
+            holds = False
+            for _ in range(tries):
+                argv = [
+                    r.driver[side],
+                    "scale",
+                    r.base,
+                    f"sessions={sessions}",
+                    f"measure_s={measure_s}",
+                ]
+                result = r.run(side, argv, timeout_s=60 + sessions * 0.2)
+                steps[side].append(result)
+                holds = scale_holds(result, sessions, measure_s)
+                if holds:
+                    break
             if holds:
                 held[side] = sessions
             else:
@@ -434,7 +449,7 @@ def main() -> None:
         "barge": lambda r: bench_latency(r, "barge", few, 5 if quick else 30),
         "restart": lambda r: bench_restart(r, few),
         "memory": lambda r: bench_memory(r, few, 10 if quick else 100),
-        "scale": lambda r: bench_scale(r, 1.0 if quick else 3.0),
+        "scale": lambda r: bench_scale(r, 1.0 if quick else 3.0, 1 if quick else 2),
         "convert": bench_convert,
         "transport": lambda r: bench_transport(r, rounds, 2000 if quick else 20000),
     }

@@ -17,8 +17,6 @@ import sys
 import time
 from typing import Any
 
-import trio
-
 FRAME_B64 = base64.b64encode(bytes(960)).decode()
 SESSION_UPDATE = json.dumps({"type": "session.update", "session": {"type": "realtime"}})
 
@@ -57,6 +55,8 @@ async def _trio_bidi(url: str, direction: str, n: int) -> dict[str, Any]:
 async def _trio_bidi_batched(url: str, direction: str, n: int) -> dict[str, Any]:
     """Our WebSocket with its writer task running (``WebSocket.run_writer``): sends queue
     their frames and the writer writes each batch with one system call."""
+    import trio
+
     from trio_bidi._websocket import open_websocket
 
     loads, dumps = json.loads, json.dumps
@@ -141,6 +141,8 @@ def run(base_url: str, client: str, direction: str, n: int) -> dict[str, Any]:
         import asyncio
 
         return asyncio.run(_websockets_asyncio(url, direction, n))
+    import trio
+
     if client == "trio_bidi":
         return trio.run(_trio_bidi, url, direction, n)
     if client == "trio_bidi_batched":

@@ -28,6 +28,7 @@ from trio_bidi.events import (
     ToolUseStreamEvent,
 )
 from trio_bidi.models.gemini_live import GeminiLiveProtocol
+from trio_bidi.types import ToolResultContent
 
 words = st.text(alphabet="abc xyz", min_size=1, max_size=8)
 ids = st.sampled_from(["a", "b", "c", "d"])
@@ -244,6 +245,17 @@ def test_replay_buffer_keeps_exactly_the_unconsumed_tail(
         assert kept == tail
 
 
+def _tool_result_event(status: str, text: str, data: dict[str, int]) -> ToolResultEvent:
+    content: list[ToolResultContent] = [{"text": text}, {"json": data}]
+    return ToolResultEvent(
+        {
+            "toolUseId": "call-1",
+            "status": "error" if status == "error" else "success",
+            "content": content[: 1 + len(text) % 2],
+        }
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
@@ -260,13 +272,7 @@ def test_replay_buffer_keeps_exactly_the_unconsumed_tail(
                 st.sampled_from(["image/jpeg", "image/png"]),
             ),
             st.builds(
-                lambda status, text, data: ToolResultEvent(
-                    {
-                        "toolUseId": "call-1",
-                        "status": status,
-                        "content": [{"text": text}, {"json": data}][: 1 + len(text) % 2],
-                    }
-                ),
+                _tool_result_event,
                 st.sampled_from(["success", "error"]),
                 st.text(max_size=10),
                 st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
