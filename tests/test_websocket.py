@@ -416,6 +416,7 @@ async def test_frames_queued_when_the_writer_stops_are_sent_first_by_aclose() ->
 
 async def test_aclose_while_the_writer_is_being_cancelled_still_closes_cleanly() -> None:
     peer_close: list[int] = []
+    peer_saw_close = trio.Event()
 
     async def read_until_closed(ws: WebSocket) -> None:
         try:
@@ -423,6 +424,7 @@ async def test_aclose_while_the_writer_is_being_cancelled_still_closes_cleanly()
                 await ws.receive()
         except WebSocketClosed as exc:
             peer_close.append(exc.code)
+            peer_saw_close.set()
 
     async with trio.open_nursery() as outer:
         server: WebSocketServer = await outer.start(
@@ -436,8 +438,7 @@ async def test_aclose_while_the_writer_is_being_cancelled_still_closes_cleanly()
                 # again: the close frame must still go out.
                 nursery.cancel_scope.cancel()
                 await ws.aclose()
-            while not peer_close:
-                await trio.sleep(0.01)
+            await peer_saw_close.wait()
         server.close()
     assert peer_close == [1000]
 
