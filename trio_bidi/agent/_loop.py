@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from .._util import acquire_promptly, send_promptly
+from .._util import PromptLock, send_promptly
 from ..errors import (
     BidiConfigurationError,
     BidiConnectionError,
@@ -298,7 +298,7 @@ class AgentLoop:
             settings.max_buffered_events
         )
         self._buffer = InputBuffer(settings.gap_audio_buffer_s * 1000.0, settings.gap_max_events)
-        self._send_lock = trio.Lock()
+        self._send_lock = PromptLock()
         self._conn: BidiConnection | None = None  # open, flushed, taking input
         self._current: BidiConnection | None = None  # open (maybe still flushing)
         self._resume_with: dict[str, Any] = {}  # the last connection's restart_config()
@@ -374,7 +374,7 @@ class AgentLoop:
         while self._conn is None and not self._buffer.has_room(event):
             await self._buffer.wait_room()
             self._check_running()
-        await acquire_promptly(self._send_lock)
+        await self._send_lock.acquire()
         try:
             self._check_running()
             conn = self._conn

@@ -38,7 +38,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import trio
 
-from .._util import acquire_promptly, open_nursery_unwrapped, receive_promptly, send_promptly
+from .._util import PromptLock, open_nursery_unwrapped, receive_promptly, send_promptly
 from ..errors import (
     BidiConnectionError,
     BidiError,
@@ -207,7 +207,7 @@ class ConnectionBase(abc.ABC):
             max_buffered_events
         )
         self._state = _NEW
-        self._write_lock = trio.Lock()
+        self._write_lock = PromptLock()
         self._deadline_scope = trio.CancelScope()
         self._reader_scope = trio.CancelScope()
         self._failure: BidiError | None = None
@@ -296,7 +296,7 @@ class ConnectionBase(abc.ABC):
             )
         if self._failure is not None:
             raise self._failure
-        await acquire_promptly(self._write_lock)
+        await self._write_lock.acquire()
         try:
             await self._write(event)
         finally:
