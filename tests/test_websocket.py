@@ -443,6 +443,28 @@ async def test_aclose_while_the_writer_is_being_cancelled_still_closes_cleanly()
     assert peer_close == [1000]
 
 
+async def test_writer_lone_sends_go_out_inline_and_bursts_are_queued() -> None:
+    results: list[list[str | bytes]] = []
+    gate, done = trio.Event(), trio.Event()
+    gate.set()
+    async with (
+        gated_server(results, gate, done) as server,
+        open_websocket(server.url) as ws,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(ws.run_writer)
+        await trio.sleep(0.01)
+        await ws.send_text("lone")
+        assert ws._outgoing == []  # written by the sender itself: no writer wake-up
+        await ws.send_text("burst")
+        assert ws._outgoing != []  # right after another send: left for the writer
+        await ws.send_text("end")
+        with trio.fail_after(10):
+            await done.wait()
+        nursery.cancel_scope.cancel()
+    assert results == [["lone", "burst"]]
+
+
 async def test_writer_sending_loop_lets_other_tasks_run() -> None:
     ticks = 0
 
