@@ -661,9 +661,11 @@ class AgentLoop:
                 # agent's own scope cuts it.
                 if expired_seen_at is None:
                     expired_seen_at = now
-                scope.deadline = expired_seen_at + grace
+                cut_at = expired_seen_at + grace
             else:
-                scope.deadline = deadline + grace
+                cut_at = deadline + grace
+            if scope.deadline != cut_at:  # setting it costs even when it does not change
+                scope.deadline = cut_at
             boundary_at = self._turn_boundary_at() if proactive_due else math.inf
             if boundary_at <= now:
                 logger.info(
