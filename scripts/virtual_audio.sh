@@ -59,8 +59,12 @@ chmod 700 "$dir/pulse"
 
 if ! running; then
     rm -f "$socket"
-    # -n: no default.pa, so no hardware, udev, dbus or idle-suspend modules.
-    pulseaudio -n -D --exit-idle-time=-1 --disable-shm=yes --log-target="file:$dir/pulseaudio.log" \
+    mkdir -p "$dir/runtime"
+    chmod 700 "$dir/runtime"
+    # -n: no default.pa, so no hardware, udev, dbus or idle-suspend modules. A runtime
+    # directory of its own (pid file), so a desktop's sound server does not stop it.
+    XDG_RUNTIME_DIR="$dir/runtime" pulseaudio -n -D --exit-idle-time=-1 --disable-shm=yes \
+        --log-target="file:$dir/pulseaudio.log" \
         -L "module-native-protocol-unix auth-anonymous=1 socket=$socket" </dev/null >/dev/null 2>&1 || true
     for _ in $(seq 50); do
         running && break

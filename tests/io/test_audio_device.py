@@ -197,9 +197,10 @@ async def test_barge_in_silences_the_speaker_and_reports_what_was_played(
         finally:
             await speaker.stop()
     assert silent_in_ring
-    # About 1 s was handed to the device, 0.3 s of it from r0: r1 played about 0.7 s.
+    # About 1 s was handed to the device, 0.3 s of it from r0: r1 played about 0.7 s (more
+    # when the sleep overran on a busy machine; the check against the recording is below).
     [played_ms] = agent.reports
-    assert 550 < played_ms < 850
+    assert 550 < played_ms < 1300
     stats = audio.statistics()
     assert stats.output_cleared_ms > 2500
     # The device goes silent within a callback period plus the device's own latency.

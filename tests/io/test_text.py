@@ -180,7 +180,7 @@ CONVERSATION: list[BidiOutputEvent | ToolResultEvent] = [
     partial("assistant", " now", None),
     BidiResponseCompleteEvent("r3", "complete"),
     BidiUsageEvent(50, 10, 60),
-    BidiToolCancellationEvent(("call_9",)),  # type: ignore[arg-type]
+    BidiToolCancellationEvent(("call_9",)),
     BidiConnectionCloseEvent("conn-2", "user_request"),
 ]
 

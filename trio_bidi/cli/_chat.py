@@ -119,6 +119,21 @@ class _TypedInput:
             return event
 
 
+class _Banner:
+    """An output that only prints a line when the conversation starts."""
+
+    def __init__(self, out: IO[str], text: str) -> None:
+        self._out = out
+        self._text = text
+
+    async def start(self, agent: AgentHandle) -> None:
+        self._out.write(self._text + "\n")
+        self._out.flush()
+
+    async def __call__(self, event: BidiOutputEvent | ToolResultEvent) -> None:
+        """Nothing to do with events."""
+
+
 def _tools(enabled: bool) -> list[Any]:
     if not enabled:
         return []
@@ -149,16 +164,14 @@ def run_chat(args: argparse.Namespace, out: IO[str]) -> int:
         )
         inputs = [audio.input()]
         outputs.insert(0, audio.output())
-        out.write(f"Talking with {model.model_id} ({args.provider}); speak now, Ctrl-C ends.\n")
+        how = "speak now, Ctrl-C ends"
     else:
         turns = _Turns()
         inputs = [_TypedInput(text, turns, reply_timeout_s=60.0)]
         outputs.append(turns)
-        out.write(
-            f"Talking with {model.model_id} ({args.provider}); type a line and press Enter, "
-            "Ctrl-D ends.\n"
-        )
-    out.flush()
+        how = "type a line and press Enter, Ctrl-D ends"
+    # Started last: printed once the connection and the devices are open.
+    outputs.append(_Banner(out, f"Talking with {model.model_id} ({args.provider}); {how}."))
     with contextlib.suppress(_InputEnded):
         trio.run(agent.run, inputs, outputs)
     return 0

@@ -26,6 +26,7 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
 }
 _MAX_EXPONENT = 1000
 _MAX_CHARS = 200
+_MAX_BITS = 10_000  # about 3000 digits
 
 
 def evaluate(expression: str) -> int | float:
@@ -57,12 +58,20 @@ def evaluate(expression: str) -> int | float:
             return node.value
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = walk(node.left), walk(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-                raise ValueError(f"exponent {right} is larger than {_MAX_EXPONENT}")
+            if isinstance(node.op, ast.Pow):
+                if abs(right) > _MAX_EXPONENT:
+                    raise ValueError(f"exponent {right} is larger than {_MAX_EXPONENT}")
+                if isinstance(left, int) and left.bit_length() * abs(right) > _MAX_BITS:
+                    raise ValueError("the result would be too large")
             try:
-                return _BINARY[type(node.op)](left, right)  # type: ignore[no-any-return]
+                value = _BINARY[type(node.op)](left, right)
             except ZeroDivisionError as exc:
                 raise ValueError("division by zero") from exc
+            except OverflowError as exc:
+                raise ValueError("the result is too large") from exc
+            if not isinstance(value, int | float):
+                raise ValueError(f"the result is not a real number: {value!r}")
+            return value
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](walk(node.operand))  # type: ignore[no-any-return]
         raise ValueError(f"unsupported element {ast.dump(node)[:60]!r} in {expression!r}")
