@@ -303,24 +303,9 @@ class BidiAudioInput:
         self._ring = FrameRing(max(1, rate * io.input_buffer_ms // 1000), channels, "drop_oldest")
         self._resampler = StreamResampler(rate, model.rate, model.channels)
         self._ready = trio.Event()
-        try:
-            stream = sd.InputStream(
-                device=io.input_device,
-                samplerate=rate,
-                channels=channels,
-                dtype="int16",
-                blocksize=io.blocksize,
-                latency=io.latency,
-                callback=self._callback,
-            )
-        except sd.PortAudioError as exc:
-            raise BidiConfigurationError(f"cannot open the audio input: {exc}") from exc
-        try:
-            stream.start()
-        except BaseException:
-            stream.close(ignore_errors=True)
-            raise
-        self._stream = stream
+        self._stream = _start_stream(
+            sd.InputStream, "input", io.input_device, rate, channels, io, self._callback
+        )
         logger.debug(
             "device=<%s>, rate=<%s>, channels=<%s>, model_rate=<%s> | microphone open",
             io.input_device,
@@ -394,6 +379,41 @@ class BidiAudioInput:
             "input_overflows": self._statuses,
             "input_rate": rate,
         }
+
+
+def _start_stream(
+    stream_class: Any,
+    direction: str,
+    device: Device,
+    rate: int,
+    channels: int,
+    io: BidiAudioIO,
+    callback: Any,
+) -> Any:
+    """Open and start a 16-bit PortAudio stream; close it again if starting fails.
+
+    Raises:
+        BidiConfigurationError: PortAudio cannot open the device with these settings.
+    """
+    sd = import_sounddevice()
+    try:
+        stream = stream_class(
+            device=device,
+            samplerate=rate,
+            channels=channels,
+            dtype="int16",
+            blocksize=io.blocksize,
+            latency=io.latency,
+            callback=callback,
+        )
+    except sd.PortAudioError as exc:
+        raise BidiConfigurationError(f"cannot open the audio {direction}: {exc}") from exc
+    try:
+        stream.start()
+    except BaseException:
+        stream.close(ignore_errors=True)
+        raise
+    return stream
 
 
 def _close_stream(stream: Any) -> None:
@@ -470,24 +490,9 @@ class BidiAudioOutput:
         self._ring = FrameRing(max(1, rate * io.output_buffer_ms // 1000), channels, "drop_newest")
         self._resampler = StreamResampler(model.rate, rate, channels)
         self._response = None
-        try:
-            stream = sd.OutputStream(
-                device=io.output_device,
-                samplerate=rate,
-                channels=channels,
-                dtype="int16",
-                blocksize=io.blocksize,
-                latency=io.latency,
-                callback=self._callback,
-            )
-        except sd.PortAudioError as exc:
-            raise BidiConfigurationError(f"cannot open the audio output: {exc}") from exc
-        try:
-            stream.start()
-        except BaseException:
-            stream.close(ignore_errors=True)
-            raise
-        self._stream = stream
+        self._stream = _start_stream(
+            sd.OutputStream, "output", io.output_device, rate, channels, io, self._callback
+        )
         logger.debug(
             "device=<%s>, rate=<%s>, channels=<%s>, model_rate=<%s> | speaker open",
             io.output_device,
