@@ -65,7 +65,10 @@ def test_demo_rejects_a_bad_speed() -> None:
 
 def test_console_script_is_installed() -> None:
     if not SCRIPT.exists():
-        pytest.skip(f"{SCRIPT} is not installed (pip install -e . makes it)")
+        reason = f"{SCRIPT} is not installed (pip install -e . makes it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)  # the nox session installs it: missing is a packaging bug
+        pytest.skip(reason)
     result = subprocess.run(
         [str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60, check=True
     )
