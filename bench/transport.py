@@ -15,6 +15,7 @@ import base64
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 FRAME_B64 = base64.b64encode(bytes(960)).decode()
@@ -25,52 +26,57 @@ def _result(n: int, cpu: float, wall: float) -> dict[str, Any]:
     return {"n": n, "cpu_s": cpu, "wall_s": wall, "rate": n / cpu if cpu > 0 else 0.0}
 
 
+Recv = Callable[[], Awaitable[str | bytes]]
+Send = Callable[[str], Awaitable[Any]]
+
+
+async def _measure(
+    recv: Recv,
+    send: Send,
+    direction: str,
+    n: int,
+    loads: Callable[[str | bytes], Any] = json.loads,
+    dumps: Callable[[Any], str] = json.dumps,
+) -> dict[str, Any]:
+    """The one loop every client runs: count audio deltas, or send ``n`` appends."""
+    await send(SESSION_UPDATE)
+    if direction == "recv":
+        count = 0
+        t0 = w0 = 0.0
+        while count < n:
+            event = loads(await recv())
+            if event["type"] == "response.output_audio.delta":
+                if count == 0:
+                    t0, w0 = time.process_time(), time.perf_counter()
+                count += 1
+        return _result(n - 1, time.process_time() - t0, time.perf_counter() - w0)
+    t0, w0 = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        await send(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
+    while True:  # the server reports once it has read them all
+        event = loads(await recv())
+        if event.get("delta", "").startswith("bench:"):
+            break
+    return _result(n, time.process_time() - t0, time.perf_counter() - w0)
+
+
 async def _trio_bidi(url: str, direction: str, n: int) -> dict[str, Any]:
     from trio_bidi._websocket import open_websocket
 
-    loads = json.loads
     async with open_websocket(url) as ws:
-        await ws.send_text(SESSION_UPDATE)
-        if direction == "recv":
-            count = 0
-            t0 = w0 = 0.0
-            while count < n:
-                event = loads(await ws.receive())
-                if event["type"] == "response.output_audio.delta":
-                    if count == 0:
-                        t0, w0 = time.process_time(), time.perf_counter()
-                    count += 1
-            return _result(n - 1, time.process_time() - t0, time.perf_counter() - w0)
-        dumps = json.dumps
-        t0, w0 = time.process_time(), time.perf_counter()
-        for _ in range(n):
-            await ws.send_text(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
-        while True:
-            event = loads(await ws.receive())
-            if event.get("delta", "").startswith("bench:"):
-                break
-        return _result(n, time.process_time() - t0, time.perf_counter() - w0)
+        return await _measure(ws.receive, ws.send_text, direction, n)
 
 
 async def _trio_bidi_batched(url: str, direction: str, n: int) -> dict[str, Any]:
-    """Our WebSocket with its writer task running (``WebSocket.run_writer``): sends queue
-    their frames and the writer writes each batch with one system call."""
+    """Our WebSocket with its writer task running (``WebSocket.run_writer``): bursts of
+    sends queue their frames and the writer writes each batch with one system call."""
     import trio
 
     from trio_bidi._websocket import open_websocket
 
-    loads, dumps = json.loads, json.dumps
     async with open_websocket(url) as ws, trio.open_nursery() as nursery:
         await nursery.start(ws.run_writer)
-        await ws.send_text(SESSION_UPDATE)
-        t0, w0 = time.process_time(), time.perf_counter()
-        for _ in range(n):
-            await ws.send_text(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
-        while True:
-            event = loads(await ws.receive())
-            if event.get("delta", "").startswith("bench:"):
-                break
-        result = _result(n, time.process_time() - t0, time.perf_counter() - w0)
+        result = await _measure(ws.receive, ws.send_text, direction, n)
         nursery.cancel_scope.cancel()
     return result
 
@@ -78,60 +84,24 @@ async def _trio_bidi_batched(url: str, direction: str, n: int) -> dict[str, Any]
 async def _trio_websocket(url: str, direction: str, n: int, tuned: bool) -> dict[str, Any]:
     from trio_websocket import open_websocket_url
 
+    kwargs: dict[str, Any] = {}
+    loads: Callable[[str | bytes], Any] = json.loads
+    dumps: Callable[[Any], str] = json.dumps
     if tuned:
         import orjson
 
-        loads: Any = orjson.loads
-        dumps: Any = lambda obj: orjson.dumps(obj).decode()  # noqa: E731
-        kwargs: dict[str, Any] = {"receive_buffer_size": 64 * 1024}
-    else:
-        loads, dumps, kwargs = json.loads, json.dumps, {}
+        loads = orjson.loads
+        dumps = lambda obj: orjson.dumps(obj).decode()  # noqa: E731
+        kwargs = {"receive_buffer_size": 64 * 1024}
     async with open_websocket_url(url, **kwargs) as ws:
-        await ws.send_message(SESSION_UPDATE)
-        if direction == "recv":
-            count = 0
-            t0 = w0 = 0.0
-            while count < n:
-                event = loads(await ws.get_message())
-                if event["type"] == "response.output_audio.delta":
-                    if count == 0:
-                        t0, w0 = time.process_time(), time.perf_counter()
-                    count += 1
-            return _result(n - 1, time.process_time() - t0, time.perf_counter() - w0)
-        t0, w0 = time.process_time(), time.perf_counter()
-        for _ in range(n):
-            await ws.send_message(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
-        while True:
-            event = loads(await ws.get_message())
-            if event.get("delta", "").startswith("bench:"):
-                break
-        return _result(n, time.process_time() - t0, time.perf_counter() - w0)
+        return await _measure(ws.get_message, ws.send_message, direction, n, loads, dumps)
 
 
 async def _websockets_asyncio(url: str, direction: str, n: int) -> dict[str, Any]:
     import websockets
 
-    loads, dumps = json.loads, json.dumps
     async with websockets.connect(url) as ws:
-        await ws.send(SESSION_UPDATE)
-        if direction == "recv":
-            count = 0
-            t0 = w0 = 0.0
-            while count < n:
-                event = loads(await ws.recv())
-                if event["type"] == "response.output_audio.delta":
-                    if count == 0:
-                        t0, w0 = time.process_time(), time.perf_counter()
-                    count += 1
-            return _result(n - 1, time.process_time() - t0, time.perf_counter() - w0)
-        t0, w0 = time.process_time(), time.perf_counter()
-        for _ in range(n):
-            await ws.send(dumps({"type": "input_audio_buffer.append", "audio": FRAME_B64}))
-        while True:
-            event = loads(await ws.recv())
-            if event.get("delta", "").startswith("bench:"):
-                break
-        return _result(n, time.process_time() - t0, time.perf_counter() - w0)
+        return await _measure(ws.recv, ws.send, direction, n)
 
 
 def run(base_url: str, client: str, direction: str, n: int) -> dict[str, Any]:
