@@ -3,9 +3,9 @@
 from ._gemini_emulator import EmulatedGeminiSession as EmulatedGeminiSession
 from ._gemini_emulator import GeminiLiveEmulator as GeminiLiveEmulator
 from ._openai_emulator import EmulatedOpenAISession as EmulatedOpenAISession
-from ._openai_emulator import FunctionCallReply as FunctionCallReply
 from ._openai_emulator import OpenAIRealtimeEmulator as OpenAIRealtimeEmulator
-from ._openai_emulator import SpokenReply as SpokenReply
+from ._replies import FunctionCallReply as FunctionCallReply
+from ._replies import SpokenReply as SpokenReply
 from ._scripted import Responder as Responder
 from ._scripted import ScriptedConnection as ScriptedConnection
 from ._scripted import ScriptedModel as ScriptedModel

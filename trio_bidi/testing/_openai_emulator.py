@@ -47,6 +47,7 @@ import numpy as np
 import trio
 
 from .._websocket import WebSocket, WebSocketClosed, WebSocketServer, serve_websocket
+from ._replies import FunctionCallReply, Reply, SpokenReply
 
 __all__ = [
     "ClientMessageValidator",
@@ -69,47 +70,6 @@ Rule: TypeAlias = Callable[["EmulatedOpenAISession", dict[str, Any]], Awaitable[
 _RATE = 24000
 _BYTES_PER_MS = _RATE * 2 // 1000
 _WORDS = re.compile(r"\S+\s*")
-
-
-@attrs.define
-class SpokenReply:
-    """A spoken assistant reply: audio deltas with the transcript interleaved.
-
-    Attributes:
-        text: The transcript (also the text in a text-only session).
-        audio_ms: Length of the audio.
-        chunk_ms: Audio per ``response.output_audio.delta``.
-        chunk_interval_s: Pause between chunks (0: as fast as the socket takes them).
-        hold: Keep the response open after its audio until :meth:`EmulatedOpenAISession.finish`
-            or a barge-in (so an interruption can land mid-response).
-    """
-
-    text: str = "Hello from the emulator."
-    audio_ms: int = 600
-    chunk_ms: int = 100
-    chunk_interval_s: float = 0.0
-    hold: bool = False
-
-
-@attrs.define
-class FunctionCallReply:
-    """A reply that calls a function.
-
-    Attributes:
-        name: The function's name.
-        arguments: The arguments (a dict is JSON-encoded; a string is sent as is).
-        call_id: The call id (default: generated).
-        argument_chunks: How many ``function_call_arguments.delta`` events to split into.
-    """
-
-    name: str
-    arguments: Mapping[str, Any] | str = attrs.field(factory=dict)
-    call_id: str | None = None
-    argument_chunks: int = 3
-
-
-Reply: TypeAlias = SpokenReply | FunctionCallReply
-"""What the emulator answers a ``response.create`` (or a VAD turn) with."""
 
 
 def _tone_chunk(chunk_ms: int) -> str:
