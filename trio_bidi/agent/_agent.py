@@ -111,8 +111,9 @@ class _Receiver:
             return await receive_promptly(self._loop.out_rx)
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass
-        if self._loop.terminal_error is not None:
-            raise self._loop.terminal_error
+        error = self._loop.terminal_error()
+        if error is not None:
+            raise error
         raise StopAsyncIteration
 
 

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
+import trio
 
 from ..errors import BidiConfigurationError, BidiModelTimeoutError
 from ..types import Message, ToolResult, ToolUse
@@ -260,11 +261,16 @@ class HookRegistry:
         return found
 
     async def invoke(self, event: E) -> E:
-        """Run every callback for ``event`` (awaiting async ones) and return the event."""
+        """Run every callback for ``event`` (awaiting async ones) and return the event.
+
+        A checkpoint, like every async function: it yields to the scheduler (and is a
+        cancel point) even when no callback is async, or an async one never yields.
+        """
         for callback in self._callbacks_for(event):
             outcome = callback(event)
             if inspect.isawaitable(outcome):
                 await outcome
+        await trio.lowlevel.checkpoint()
         return event
 
     def invoke_sync(self, event: E) -> E:

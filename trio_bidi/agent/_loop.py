@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import copy
 import json
 import logging
 import math
@@ -61,6 +60,7 @@ from ..events import (
 from ..models._base import BidiConnection, BidiModel, SendableEvent
 from ..types import Message, ToolResult, ToolUse
 from . import _hooks as hooks
+from ._history import copy_json
 from ._slots import OrderedSlots
 from ._stats import AgentStatistics
 from ._tools import AgentTool, ToolArgumentError, ToolContext, error_result, to_tool_result
@@ -273,6 +273,20 @@ class _Stopped:
 _Outcome = _ConnectFailed | _Lost | _Stopped
 
 
+@attrs.frozen
+class _GaveUp:
+    """Why the agent stopped reconnecting, kept as data (see :meth:`error`)."""
+
+    message: str
+    cause: BaseException | None
+
+    def error(self) -> BidiConnectionError:
+        """Return a new error for this failure, chained to its cause."""
+        error = BidiConnectionError(self.message)
+        error.__cause__ = self.cause
+        return error
+
+
 def _as_timeout(error: BaseException, connection_id: str) -> BidiModelTimeoutError:
     if isinstance(error, BidiModelTimeoutError):
         return error
@@ -315,7 +329,7 @@ class AgentLoop:
         self._tool_nursery: trio.Nursery | None = None
         self._stop_reason: CloseReason | None = None
         self._ended = False
-        self.terminal_error: BidiError | None = None
+        self._gave_up: _GaveUp | None = None
         self._response_id: str | None = None
         self._user_speaking = False
         self._awaiting_since: float | None = None
@@ -331,6 +345,14 @@ class AgentLoop:
     def ended(self) -> bool:
         """True once the loop finished (stopped, gave up, or cancelled)."""
         return self._ended
+
+    def terminal_error(self) -> BidiError | None:
+        """A new error saying why the agent gave up (None: it did not), chained to the cause.
+
+        A fresh exception each call: raising one stored object again and again would grow
+        its traceback with every raise.
+        """
+        return None if self._gave_up is None else self._gave_up.error()
 
     @property
     def current_connection(self) -> BidiConnection | None:
@@ -394,6 +416,9 @@ class AgentLoop:
                     await self._record_input(event)
                     return
             self._buffer.put(event)
+            # Buffering does not wait for anything: yield here, so an application that
+            # sends in a loop while the agent reconnects lets the reconnection run.
+            await trio.lowlevel.checkpoint()
         finally:
             self._send_lock.release()
 
@@ -435,8 +460,8 @@ class AgentLoop:
     # ------------------------------------------------------------------ connections
 
     def _check_running(self) -> None:
-        if self.terminal_error is not None:
-            raise self.terminal_error
+        if self._gave_up is not None:
+            raise self._gave_up.error()
         if self._ended or self._stop_reason is not None:
             raise BidiStateError("the conversation has ended; the agent takes no more input")
 
@@ -508,17 +533,18 @@ class AgentLoop:
         await self._finish_stop(_Stopped(self._last_connection_id, self._stop_reason))
 
     async def _give_up(self, last_error: BidiError | None, attempts: int, started: bool) -> None:
-        error = BidiConnectionError(
+        gave_up = _GaveUp(
             f"could not connect to model {self._model.model_id!r} after {attempts} attempts; "
-            f"last error: {last_error}"
+            f"last error: {last_error}",
+            last_error,
         )
-        error.__cause__ = last_error
         logger.error(
             "attempts=<%d>, error=<%s> | giving up on the model connection", attempts, last_error
         )
         if not started:
-            raise error
-        self.terminal_error = error
+            raise gave_up.error()
+        self._gave_up = gave_up
+        error = gave_up.error()
         await self._emit(BidiErrorEvent(error, {"attempts": attempts}))
         await self._agent.hooks.invoke(
             hooks.BidiAfterConnectionRestartEvent(agent=self._agent, exception=error)
@@ -530,7 +556,7 @@ class AgentLoop:
         await self._emit(BidiConnectionCloseEvent(stopped.connection_id, stopped.reason))
 
     def _replay_messages(self, generation: int) -> list[Message]:
-        messages = copy.deepcopy(self._agent.messages)
+        messages: list[Message] = copy_json(self._agent.messages)
         for call in self._calls.values():
             call.known_to = generation
             messages.append({"role": "assistant", "content": [{"toolUse": call.tool_use}]})
