@@ -406,6 +406,7 @@ async def test_buffered_input_the_new_connection_rejects_is_reported_not_blockin
         events = await receive_until(agent, BidiErrorEvent)
         second = await model.wait_connection(2)
         await second.wait_sent_count(2)
+        await receive_until(agent, BidiConnectionStartEvent)  # the restart completed
     assert isinstance(events[-1].error, BidiAudioFormatError)
     assert events[-1].details == {"rejected_input": "bidi_audio_input"}
     assert second.sent[-1] == BidiTextInputEvent("after the bad frame")

@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from .._util import open_nursery_unwrapped, receive_promptly
+from .._util import open_nursery_unwrapped
 from ..errors import BidiStateError
 from ..events import (
     BidiAudioInputEvent,
@@ -40,9 +40,11 @@ from ..models._base import BidiModel, SendableEvent
 from ..types import Message, ToolResult
 from . import _hooks as hooks_module
 from ._hooks import HookProvider, HookRegistry
-from ._loop import AgentLoop, AgentOutput, AgentSettings
+from ._loop import AgentLoop, AgentOutput
+from ._settings import AgentSettings
 from ._state import AgentState
 from ._stats import AgentStatistics
+from ._tool_runner import ToolRunner
 from ._tools import AgentTool, ToolRegistry
 
 __all__ = ["BidiAgent"]
@@ -96,7 +98,11 @@ class _ToolCaller:
 
 
 class _Receiver:
-    """Async iterator over the agent's output; raises the agent's terminal error at the end."""
+    """Async iterator over the agent's output; raises the agent's terminal error at the end.
+
+    Each ``__anext__`` reads and handles the next event in the caller's task (see
+    :meth:`AgentLoop.next_output`).
+    """
 
     __slots__ = ("_loop",)
 
@@ -107,10 +113,9 @@ class _Receiver:
         return self
 
     async def __anext__(self) -> AgentOutput:
-        try:
-            return await receive_promptly(self._loop.out_rx)
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            pass
+        event = await self._loop.next_output()
+        if event is not None:
+            return event
         error = self._loop.terminal_error()
         if error is not None:
             raise error
@@ -400,10 +405,12 @@ class BidiAgent:
 
     async def _call_tool_directly(self, name: str, tool_input: dict[str, Any]) -> ToolResult:
         loop = self._loop
-        if loop is None or not self._running:
-            # Not in a conversation: a loop object that never connects runs the call.
-            loop = AgentLoop(self, self.model, self.settings)
-        return await loop.call_tool_directly(name, tool_input, record=self.record_direct_tool_call)
+        # In a conversation the agent's tool runner serves the call (its nursery lets a
+        # time limit abandon a worker thread); otherwise a runner of its own.
+        runner = (
+            loop.tools if loop is not None and self._running else ToolRunner(self, self.settings)
+        )
+        return await runner.call_directly(name, tool_input, record=self.record_direct_tool_call)
 
 
 def _hooks_registry(entries: Sequence[Any]) -> HookRegistry:

@@ -1,4 +1,4 @@
-"""Copying the conversation history without recursion.
+"""The conversation history: appending with hooks, and copying without recursion.
 
 The history holds what the model sent (tool arguments included), so its depth is chosen
 by the peer: a recursive copy (``copy.deepcopy``) of arguments nested a few hundred levels
@@ -8,9 +8,15 @@ and shares every other value (strings, numbers, bytes... are immutable).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["copy_json"]
+from ..types import Message, ToolResult, ToolUse
+from . import _hooks as hooks
+
+if TYPE_CHECKING:
+    from ._agent import BidiAgent
+
+__all__ = ["add_messages", "copy_json", "tool_exchange"]
 
 T = TypeVar("T")
 
@@ -35,3 +41,18 @@ def copy_json(value: T) -> T:
             if isinstance(item, dict | list):
                 stack.append((item, copied, item_key))
     return root[0]  # type: ignore[no-any-return]
+
+
+async def add_messages(agent: BidiAgent, *messages: Message) -> None:
+    """Append messages to the agent's history together, then fire the message-added hooks."""
+    agent.messages.extend(messages)
+    for message in messages:
+        await agent.hooks.invoke(hooks.BidiMessageAddedEvent(agent=agent, message=message))
+
+
+def tool_exchange(tool_use: ToolUse, result: ToolResult) -> tuple[Message, Message]:
+    """The two history messages of one tool call: the use, then its result."""
+    return (
+        {"role": "assistant", "content": [{"toolUse": tool_use}]},
+        {"role": "user", "content": [{"toolResult": result}]},
+    )

@@ -1,29 +1,29 @@
-"""The agent's supervision loop: one connection at a time, restarts, the input gate, tools.
+"""The agent's connection supervision, and ``receive()`` reading the connection in place.
 
-:class:`AgentLoop` runs as one task in the agent's nursery. It opens a connection, flushes
-the input that waited for it, then pumps the connection's events to the application
-(handling tool calls, history and interruptions on the way) inside a cancel scope whose
-deadline is the connection's. When the connection ends (time limit, provider timeout,
-disconnect, or a proactive restart at a turn boundary near the time limit) it emits a
-:class:`~trio_bidi.events.BidiConnectionRestartEvent` and opens the next connection with
-the history so far; input arriving meanwhile waits in a bounded :class:`InputBuffer`.
-Failed attempts back off exponentially; after ``max_restart_attempts`` the loop emits a
-:class:`~trio_bidi.events.BidiErrorEvent` and ends, and ``receive()`` raises.
+Reading top to bottom: :meth:`AgentLoop.run` runs the connect loop
+(:meth:`~AgentLoop._connect_loop`: backoff, giving up, restart events), which opens one
+connection at a time (:meth:`~AgentLoop._one_connection`), flushes the input that waited
+for it (:meth:`~AgentLoop._flush`), then watches it (:meth:`~AgentLoop._watch`) until it
+ends: its time limit, a proactive restart at a turn boundary near that limit, a stop, or
+the peer dropping it. The next connection gets the history so far; input arriving
+meanwhile waits in a bounded :class:`~trio_bidi.agent._input.InputBuffer`.
 
-Tool calls run as tasks in the agent's nursery, outside any one connection, so they
-survive restarts. A call that is still running when a new connection opens is replayed to
-it as a pending tool use, and its result goes to that connection when it finishes.
+The model's events are *not* pumped by a task of the agent: ``receive()`` reads the
+connection's events in the caller's task (:meth:`AgentLoop.next_output`), handles each one
+inline (history, hooks, interruptions, starting tool calls) and returns it, so each event
+takes one task switch (the connection's reader to the application) and a slow consumer
+slows the reading (backpressure). Events the agent makes itself (tool results, restarts,
+errors, the close) wait in a small outbox that ``receive()`` empties first. A receiver
+blocked on the connection is woken when the outbox gets an event or the connection
+changes, and moves on to the new connection. When nobody calls ``receive()``, the watcher
+still restarts at the time limit, tool calls still run and deliver their results, and a
+connection that a send found broken is replaced after ``deadline_grace_s``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import json
 import logging
 import math
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -31,25 +31,21 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from .._util import PromptLock, send_promptly
+from .._util import PromptLock
 from ..errors import (
-    BidiConfigurationError,
     BidiConnectionError,
     BidiError,
     BidiModelTimeoutError,
-    BidiProtocolError,
     BidiStateError,
 )
 from ..events import (
-    BidiAudioInputEvent,
+    BidiAudioStreamEvent,
     BidiConnectionCloseEvent,
     BidiConnectionRestartEvent,
     BidiConnectionStartEvent,
     BidiErrorEvent,
     BidiInterruptionEvent,
     BidiOutputEvent,
-    BidiResponseCompleteEvent,
-    BidiResponseStartEvent,
     BidiTextInputEvent,
     BidiToolCancellationEvent,
     BidiTranscriptStreamEvent,
@@ -57,215 +53,63 @@ from ..events import (
     ToolResultEvent,
     ToolUseStreamEvent,
 )
-from ..models._base import BidiConnection, BidiModel, SendableEvent
-from ..types import Message, ToolResult, ToolUse
+from ..models._base import BidiConnection, BidiModel, ConnectionBase, SendableEvent
 from . import _hooks as hooks
-from ._history import copy_json
-from ._slots import OrderedSlots
+from ._history import add_messages, copy_json
+from ._input import InputBuffer
+from ._settings import AgentSettings
 from ._stats import AgentStatistics
-from ._tools import AgentTool, ToolArgumentError, ToolContext, error_result, to_tool_result
+from ._tool_runner import ToolRunner
+from ._turns import TurnTracker
 
 if TYPE_CHECKING:
     from ._agent import BidiAgent
 
-__all__ = ["AgentLoop", "AgentSettings", "InputBuffer"]
+__all__ = ["AgentLoop", "AgentOutput", "AgentSettings", "InputBuffer"]
 
 logger = logging.getLogger(__name__)
 
 AgentOutput = BidiOutputEvent | ToolResultEvent
 """What ``BidiAgent.receive()`` yields."""
 
-_REPLY_WAIT_S = 5.0
-"""How long a proactive restart waits for a reply that is due before restarting anyway."""
+_SCHEDULE_EVERY = 16
+"""``receive()`` is a cancel point on every call and a schedule point on every this many."""
+
+_IDLE_READ_S = 0.5
+"""When nobody read the connection for this long, the watcher reads it in their place."""
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not value > 0:
-        raise BidiConfigurationError(f"{attribute.name} must be > 0, got {value!r}")
-
-
-def _non_negative(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not value >= 0:
-        raise BidiConfigurationError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
-@attrs.frozen(kw_only=True)
-class AgentSettings:
-    """The agent's tunables (``BidiAgent(..., **settings)``).
-
-    Attributes:
-        tool_concurrency: Most tool calls running at once (None: no limit).
-        tool_timeout_s: Default time limit of a tool call (None: none; a tool's own
-            ``timeout_s`` wins).
-        restart_margin_s: Restart proactively, at the next turn boundary, once the
-            connection's deadline is this close (None: only restart when it ends).
-        deadline_grace_s: The agent's cancel scope around a connection ends this long
-            after the connection's own deadline, in case the provider misses it.
-        max_restart_attempts: Consecutive failed connection attempts before giving up.
-            A connection that opens but ends with an error before it delivered any event
-            or lived ``restart_backoff_max_s`` counts as a failed attempt.
-        restart_backoff_s: Wait before the second attempt; doubles after each failure.
-        restart_backoff_max_s: Longest wait between attempts.
-        gap_audio_buffer_s: Audio kept for the next connection while reconnecting; the
-            oldest is dropped (and counted) beyond this.
-        gap_max_events: Non-audio input events kept while reconnecting; ``send`` waits
-            for room beyond this.
-        max_buffered_events: Output events buffered for ``receive()`` (backpressure).
-    """
-
-    tool_concurrency: int | None = attrs.field(default=None, validator=_positive)
-    tool_timeout_s: float | None = attrs.field(default=None, validator=_positive)
-    restart_margin_s: float | None = attrs.field(default=30.0, validator=_non_negative)
-    deadline_grace_s: float = attrs.field(default=5.0, validator=_non_negative)
-    max_restart_attempts: int = attrs.field(default=5, validator=_non_negative)
-    restart_backoff_s: float = attrs.field(default=0.5, validator=_non_negative)
-    restart_backoff_max_s: float = attrs.field(default=8.0, validator=_non_negative)
-    gap_audio_buffer_s: float = attrs.field(default=5.0, validator=_non_negative)
-    gap_max_events: int = attrs.field(default=256, validator=_positive)
-    max_buffered_events: int = attrs.field(default=64, validator=_positive)
-
-    @classmethod
-    def from_kwargs(cls, settings: dict[str, Any]) -> AgentSettings:
-        """Build settings from keyword arguments, naming any unknown one.
-
-        Raises:
-            BidiConfigurationError: An unknown setting or a bad value.
-        """
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise BidiConfigurationError(
-                f"unknown BidiAgent setting(s) {unknown!r} (known: {', '.join(sorted(known))})"
-            )
-        return cls(**settings)
-
-    def backoff(self, failures: int) -> float:
-        """Seconds to wait before the attempt after ``failures`` consecutive failures."""
-        return float(min(self.restart_backoff_s * 2 ** (failures - 1), self.restart_backoff_max_s))
-
-
-def audio_ms(event: BidiAudioInputEvent) -> float:
-    """Duration of an audio input event in ms (16-bit samples; 0 for undecodable audio)."""
-    text = event.audio
-    padding = len(text) - len(text.rstrip("="))
-    size = len(text) * 3 // 4 - padding
-    if event.format not in ("pcm", "wav"):
-        try:
-            size = len(base64.b64decode(text, validate=False))
-        except (binascii.Error, ValueError):
-            return 0.0
-    return size / (2 * event.channels * event.sample_rate) * 1000.0
-
-
-class InputBuffer:
-    """Input waiting for the next connection, in order.
-
-    Audio is bounded in milliseconds: putting audio beyond the bound drops the oldest
-    audio (counted in ``dropped_audio_events`` / ``dropped_audio_ms``). Other events are
-    bounded in number; :meth:`wait_room` waits until one more fits.
-
-    Args:
-        max_audio_ms: Audio kept at most.
-        max_events: Non-audio events kept at most.
-    """
-
-    def __init__(self, max_audio_ms: float, max_events: int) -> None:
-        self._items: deque[tuple[SendableEvent, float]] = deque()
-        self._max_audio_ms = max_audio_ms
-        self._max_events = max_events
-        self._non_audio = 0
-        self.audio_ms = 0.0
-        self.dropped_audio_events = 0
-        self.dropped_audio_ms = 0.0
-        self._room = trio.Event()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def has_room(self, event: SendableEvent) -> bool:
-        """True when ``event`` can be put without waiting."""
-        return isinstance(event, BidiAudioInputEvent) or self._non_audio < self._max_events
-
-    async def wait_room(self) -> None:
-        """Wait until an item leaves the buffer (or :meth:`wake` is called)."""
-        await self._room.wait()
-
-    def wake(self) -> None:
-        """Wake every :meth:`wait_room` waiter (the agent stopped)."""
-        self._room.set()
-        self._room = trio.Event()
-
-    def put(self, event: SendableEvent) -> None:
-        """Append an event (audio may push out the oldest audio)."""
-        if not isinstance(event, BidiAudioInputEvent):
-            self._items.append((event, 0.0))
-            self._non_audio += 1
-            return
-        duration = audio_ms(event)
-        if duration > self._max_audio_ms:
-            self._count_drop(duration)
-            return
-        while self.audio_ms + duration > self._max_audio_ms:
-            self._drop_oldest_audio()
-        self._items.append((event, duration))
-        self.audio_ms += duration
-
-    def _count_drop(self, duration: float) -> None:
-        self.dropped_audio_events += 1
-        self.dropped_audio_ms += duration
-        logger.debug(
-            "dropped_audio_events=<%d> | restart buffer full, dropped the oldest audio",
-            self.dropped_audio_events,
-        )
-
-    def _drop_oldest_audio(self) -> None:
-        for index, (item, duration) in enumerate(self._items):
-            if isinstance(item, BidiAudioInputEvent):
-                del self._items[index]
-                self.audio_ms -= duration
-                self._count_drop(duration)
-                return
-        self.audio_ms = 0.0  # pragma: no cover - accounting guard
-
-    def peek(self) -> SendableEvent:
-        """Return the oldest event."""
-        return self._items[0][0]
-
-    def pop(self) -> None:
-        """Remove the oldest event."""
-        event, duration = self._items.popleft()
-        if isinstance(event, BidiAudioInputEvent):
-            self.audio_ms -= duration
-        else:
-            self._non_audio -= 1
-        self._room.set()
-        self._room = trio.Event()
-
-
-@attrs.define(eq=False)
-class _ToolCall:
-    tool_use: ToolUse
-    known_to: int
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    cancellable: bool = False
-    cancel_reason: str | None = None
-    send_result: bool = True
-    turn: trio.Event | None = None  # its place in line for a tool slot (with a limit)
+# ---------------------------------------------------------------------- outcomes
 
 
 @attrs.frozen
 class _ConnectFailed:
+    """``model.connect`` failed."""
+
     error: BidiError
 
 
 @attrs.frozen
 class _Lost:
+    """An open connection ended (anything but a stop).
+
+    Attributes:
+        error: Why (the restart event carries it; its restart_config resumes).
+        delivered: The application got an event of it beyond the start event.
+        lived_s: How long it was open.
+        healthy: It ended the normal way (a time limit, a restart before one).
+    """
+
     error: BidiModelTimeoutError
-    productive: bool
+    delivered: bool
+    lived_s: float
+    healthy: bool
 
 
 @attrs.frozen
 class _Stopped:
+    """The conversation was asked to end."""
+
     connection_id: str
     reason: CloseReason
 
@@ -295,8 +139,61 @@ def _as_timeout(error: BaseException, connection_id: str) -> BidiModelTimeoutErr
     return timeout
 
 
+@attrs.define(eq=False)
+class _Live:
+    """The open, flushed connection whose events ``receive()`` reads.
+
+    Attributes:
+        conn: The connection.
+        events: Its event iterator (shared by every receiver).
+        generation: Counts connections; tool calls remember which one knows them.
+        opened_at: When it opened (Trio's clock).
+        delivered: An event other than the start event reached the application.
+        proactive_due: Its time limit is near: restart at the next turn boundary.
+        lost: How it ended, once a receiver found out.
+        send_failed_at: When a send found it broken (None: none did).
+        changed: Wakes the watcher (end found, turn change while a restart is due,
+            stop, send failure).
+        readers: Receivers reading it right now.
+        reads: Reads started so far (the watcher sees whether anyone read lately).
+        stand_in: Cancels the watcher's reading while it stands in for a receiver.
+        stand_in_done: Set when the watcher's stand-in read is over.
+        ends_reads_on_close: Closing it ends a read in progress (ConnectionBase).
+    """
+
+    conn: BidiConnection
+    events: AsyncIterator[BidiOutputEvent]
+    generation: int
+    opened_at: float
+    delivered: bool = False
+    proactive_due: bool = False
+    lost: _Lost | None = None
+    send_failed_at: float | None = None
+    changed: trio.Event = attrs.Factory(trio.Event)
+    readers: int = 0
+    reads: int = 0
+    stand_in: trio.CancelScope | None = None
+    stand_in_done: trio.Event = attrs.Factory(trio.Event)
+    ends_reads_on_close: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.ends_reads_on_close = isinstance(self.conn, ConnectionBase)
+
+    def end(self, error: BidiModelTimeoutError, *, healthy: bool) -> None:
+        """Record how the connection ended (the first report wins) and wake the watcher."""
+        if self.lost is None:
+            self.lost = _Lost(error, self.delivered, trio.current_time() - self.opened_at, healthy)
+        self.wake_watcher()
+
+    def wake_watcher(self) -> None:
+        """Make the watcher look again (ending a stand-in read of its own)."""
+        self.changed.set()
+        if self.stand_in is not None:
+            self.stand_in.cancel()
+
+
 class AgentLoop:
-    """Runs the agent's connections; see the module docstring.
+    """Runs the agent's connections and serves ``receive()``; see the module docstring.
 
     Args:
         agent: The agent (history, hooks, tools, invocation state).
@@ -308,43 +205,47 @@ class AgentLoop:
         self._agent = agent
         self._model = model
         self._settings = settings
-        self._out_tx, self.out_rx = trio.open_memory_channel[AgentOutput](
-            settings.max_buffered_events
+        self.tools = ToolRunner(
+            agent,
+            settings,
+            emit=self._emit,
+            deliver=self._deliver_result,
+            request_stop=self.request_stop,
         )
+        self._turns = TurnTracker()
+        # Input.
         self._buffer = InputBuffer(settings.gap_audio_buffer_s * 1000.0, settings.gap_max_events)
         self._send_lock = PromptLock()
-        self._conn: BidiConnection | None = None  # open, flushed, taking input
-        self._current: BidiConnection | None = None  # open (maybe still flushing)
+        self._taking_input: BidiConnection | None = None  # open, flushed, taking input
+        self._taking_input_changed = trio.Event()
+        # Connections.
+        self._generation = 0
+        self._open_conn: BidiConnection | None = None  # open (maybe still flushing)
+        self._opened_at: float | None = None
+        self._live: _Live | None = None  # open, flushed, read by receive()
         self._resume_with: dict[str, Any] = {}  # the last connection's restart_config()
         self._last_connection_id = ""
-        self._conn_changed = trio.Event()
-        self._conn_scope: trio.CancelScope | None = None
-        self._opened_at: float | None = None
-        self._generation = 0
-        self._calls: dict[str, _ToolCall] = {}
-        self._seen_tool_ids: set[str] = set()
-        self._slots: OrderedSlots | None = (
-            OrderedSlots(settings.tool_concurrency) if settings.tool_concurrency else None
-        )
-        self._tool_nursery: trio.Nursery | None = None
         self._stop_reason: CloseReason | None = None
-        self._ended = False
         self._gave_up: _GaveUp | None = None
-        self._response_id: str | None = None
-        self._user_speaking = False
-        self._awaiting_since: float | None = None
+        self._finished = False
+        # Output the agent makes itself, waiting for receive().
+        self._outbox: deque[AgentOutput] = deque()
+        self._outbox_room = trio.Event()
+        self._receivers_wake = trio.Event()
+        self._reading_scopes: set[trio.CancelScope] = set()
+        self._receive_calls = 0
+        # Counters.
         self._connections_opened = 0
         self._restarts = 0
         self._failed_attempts = 0
-        self._tool_calls_total = 0
-        self._tool_calls_cancelled = 0
+        self._short_lived = 0
 
     # ------------------------------------------------------------------ public
 
     @property
     def ended(self) -> bool:
         """True once the loop finished (stopped, gave up, or cancelled)."""
-        return self._ended
+        return self._finished
 
     def terminal_error(self) -> BidiError | None:
         """A new error saying why the agent gave up (None: it did not), chained to the cause.
@@ -357,7 +258,7 @@ class AgentLoop:
     @property
     def current_connection(self) -> BidiConnection | None:
         """The open connection, if any."""
-        return self._current
+        return self._open_conn
 
     def statistics(self) -> AgentStatistics:
         """Return a snapshot of the counters."""
@@ -366,40 +267,44 @@ class AgentLoop:
             connections_opened=self._connections_opened,
             restarts=self._restarts,
             failed_connection_attempts=self._failed_attempts,
-            connected=self._conn is not None,
+            connected=self._taking_input is not None,
             connection_age_s=None if opened_at is None else trio.current_time() - opened_at,
             buffered_input_events=len(self._buffer),
             buffered_audio_ms=self._buffer.audio_ms,
             dropped_audio_events=self._buffer.dropped_audio_events,
             dropped_audio_ms=self._buffer.dropped_audio_ms,
-            tool_calls_running=len(self._calls),
-            tool_calls_total=self._tool_calls_total,
-            tool_calls_cancelled=self._tool_calls_cancelled,
+            tool_calls_running=self.tools.running,
+            tool_calls_total=self.tools.total,
+            tool_calls_cancelled=self.tools.cancelled,
+            tool_calls_timed_out=self.tools.timed_out,
+            short_lived_connections=self._short_lived,
         )
 
     def request_stop(self, reason: CloseReason) -> None:
         """End the conversation after the current event (a tool asked to stop)."""
         if self._stop_reason is None:
             self._stop_reason = reason
-        if self._conn_scope is not None:
-            self._conn_scope.cancel()
-        self._set_conn(None)
+        if self._live is not None:
+            self._live.wake_watcher()
+        self._set_taking_input(None)
+
+    # ------------------------------------------------------------------ input
 
     async def send_input(self, event: SendableEvent) -> None:
         """Send an event to the current connection, or buffer it for the next one.
 
         Raises:
             BidiStateError: The conversation ended.
-            BidiError: The terminal error, when the agent gave up reconnecting.
+            BidiConnectionError: The agent gave up reconnecting.
         """
         self._check_running()
-        while self._conn is None and not self._buffer.has_room(event):
+        while self._taking_input is None and not self._buffer.has_room(event):
             await self._buffer.wait_room()
             self._check_running()
         await self._send_lock.acquire()
         try:
             self._check_running()
-            conn = self._conn
+            conn = self._taking_input
             if conn is not None:
                 try:
                     await conn.send(event)
@@ -410,8 +315,7 @@ class AgentLoop:
                         conn.connection_id,
                         exc,
                     )
-                    if self._conn is conn:
-                        self._set_conn(None)
+                    self._send_failed(conn)
                 else:
                     await self._record_input(event)
                     return
@@ -422,71 +326,279 @@ class AgentLoop:
         finally:
             self._send_lock.release()
 
+    def _check_running(self) -> None:
+        if self._gave_up is not None:
+            raise self._gave_up.error()
+        if self._finished or self._stop_reason is not None:
+            raise BidiStateError("the conversation has ended; the agent takes no more input")
+
     async def _record_input(self, event: SendableEvent) -> None:
         # Text goes to the history once a connection took it: text still waiting in the
         # restart buffer is flushed to the next connection, not replayed with the history.
         if isinstance(event, BidiTextInputEvent):
-            self._expect_reply()
-            await self.add_messages({"role": event.role, "content": [{"text": event.text}]})
+            self._turns.expect_reply(trio.current_time())
+            await add_messages(self._agent, {"role": event.role, "content": [{"text": event.text}]})
 
-    async def add_messages(self, *messages: Message) -> None:
-        """Append messages to the history together, then fire the message-added hooks."""
-        self._agent.messages.extend(messages)
-        for message in messages:
-            await self._agent.hooks.invoke(
-                hooks.BidiMessageAddedEvent(agent=self._agent, message=message)
+    def _set_taking_input(self, conn: BidiConnection | None) -> None:
+        self._taking_input = conn
+        self._taking_input_changed.set()
+        self._taking_input_changed = trio.Event()
+
+    def _send_failed(self, conn: BidiConnection) -> None:
+        # A broken connection takes no more input; the watcher replaces it once a
+        # receiver read its last events, or after the grace period if nobody reads.
+        if self._taking_input is conn:
+            self._set_taking_input(None)
+        live = self._live
+        if live is not None and live.conn is conn and live.send_failed_at is None:
+            live.send_failed_at = trio.current_time()
+            live.wake_watcher()
+
+    async def _deliver_result(self, event: ToolResultEvent, generation: int) -> None:
+        """Send a tool result to the connection that knows the call, when it is open."""
+        while not self._finished and self._generation == generation and self._stop_reason is None:
+            conn = self._taking_input
+            if conn is None:
+                await self._taking_input_changed.wait()
+                continue
+            async with self._send_lock:
+                if self._taking_input is not conn or self._generation != generation:
+                    continue
+                try:
+                    await conn.send(event)
+                    self._turns.expect_reply(trio.current_time())  # the model answers it
+                except (BidiConnectionError, BidiModelTimeoutError, BidiStateError) as exc:
+                    logger.debug(
+                        "tool_use_id=<%s>, error=<%s> | result not delivered; it is in the "
+                        "history replayed to the next connection",
+                        event.tool_result["toolUseId"],
+                        exc,
+                    )
+                    self._send_failed(conn)
+                except BidiError as exc:
+                    # The provider cannot take this result (content it rejects): tell the
+                    # application instead of ending the conversation.
+                    logger.warning(
+                        "tool_use_id=<%s>, error=<%s> | the model connection rejected a tool "
+                        "result",
+                        event.tool_result["toolUseId"],
+                        exc,
+                    )
+                    await self._emit(
+                        BidiErrorEvent(exc, {"toolUseId": event.tool_result["toolUseId"]})
+                    )
+                return
+        logger.debug(
+            "tool_use_id=<%s> | result recorded in history for the next connection",
+            event.tool_result["toolUseId"],
+        )
+
+    # ------------------------------------------------------------------ output
+
+    async def next_output(self) -> AgentOutput | None:
+        """The next event for the application (None: the conversation is over).
+
+        Runs in the caller's task: reads the outbox first, then the live connection,
+        handling each of the model's events before returning it.
+        """
+        self._receive_calls += 1
+        if self._receive_calls % _SCHEDULE_EVERY:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            await trio.lowlevel.checkpoint()
+        while True:
+            if self._outbox:
+                event = self._outbox.popleft()
+                self._outbox_room.set()
+                self._outbox_room = trio.Event()
+                return event
+            live = self._live
+            if live is None or live.lost is not None:
+                if self._finished:
+                    return None
+                await self._receivers_wake.wait()
+                continue
+            if live.stand_in is not None:
+                # The watcher reads in our place: take over once its read is over (an
+                # event it already has goes to the outbox first, keeping the order).
+                live.stand_in.cancel()
+                await live.stand_in_done.wait()
+                continue
+            got = await self._read(live)
+            if got is not None:
+                await self._handle(live, got)
+                return got
+
+    async def _read(self, live: _Live) -> BidiOutputEvent | None:
+        """One event of ``live`` (None: woken for the outbox, or it ended).
+
+        A cancel scope costs about as much as the rest of the hop, so the read is made
+        wakeable only when needed: while a tool call may emit its result, or when the
+        connection is not a :class:`~trio_bidi.models.ConnectionBase` (whose
+        ``receive()`` ends when it closes; everything else the agent emits follows the
+        connection's end).
+        """
+        connection_id = live.conn.connection_id
+        scope: trio.CancelScope | None = None
+        live.readers += 1
+        live.reads += 1
+        try:
+            if live.ends_reads_on_close and not self.tools.busy:
+                return await live.events.__anext__()
+            scope = trio.CancelScope()
+            self._reading_scopes.add(scope)
+            with scope:
+                return await live.events.__anext__()
+        except StopAsyncIteration:
+            live.end(
+                BidiModelTimeoutError(f"connection {connection_id} ended unexpectedly"),
+                healthy=False,
             )
+        except BidiModelTimeoutError as exc:
+            # The provider's time limit is the normal end of a healthy connection.
+            live.end(exc, healthy=True)
+        except BidiError as exc:
+            live.end(_as_timeout(exc, connection_id), healthy=False)
+        finally:
+            live.readers -= 1
+            if scope is not None:
+                self._reading_scopes.discard(scope)
+        return None
+
+    async def _stand_in(self, live: _Live) -> None:
+        """Read ``live`` into the outbox while no receiver does, until one comes back.
+
+        So a connection nobody reads still ends (and restarts) when it breaks, and its
+        events keep their order. Stops when the outbox is full (backpressure) or a
+        receiver takes over (it cancels the read and waits for this to finish).
+        """
+        live.stand_in_done = trio.Event()
+        try:
+            while len(self._outbox) < self._settings.max_buffered_events:
+                if live.lost is not None or self._stop_reason is not None:
+                    return
+                got: BidiOutputEvent | None = None
+                live.stand_in = scope = trio.CancelScope()
+                with scope:
+                    got = await self._read(live)
+                if got is None:
+                    return
+                self._outbox.append(got)
+                self._wake_receivers()
+                await self._handle(live, got)
+                if scope.cancel_called:
+                    return
+        finally:
+            live.stand_in = None
+            live.stand_in_done.set()
+
+    async def _handle(self, live: _Live, event: BidiOutputEvent) -> None:
+        if type(event) is BidiAudioStreamEvent:  # the hot path: nothing to track
+            live.delivered = True
+            return
+        if not isinstance(event, BidiConnectionStartEvent):
+            live.delivered = True
+        interrupted = self._turns.response_id
+        self._turns.observe(event, trio.current_time())
+        if live.proactive_due:
+            live.wake_watcher()  # maybe a turn boundary: the watcher checks
+        if isinstance(event, BidiTranscriptStreamEvent):
+            if event.is_final:
+                text = event.current_transcript or event.text
+                if text:
+                    await add_messages(
+                        self._agent, {"role": event.role, "content": [{"text": text}]}
+                    )
+        elif isinstance(event, BidiInterruptionEvent):
+            await self._agent.hooks.invoke(
+                hooks.BidiInterruptionHookEvent(
+                    agent=self._agent, reason=event.reason, interrupted_response_id=interrupted
+                )
+            )
+            self.tools.interrupt()
+        elif isinstance(event, ToolUseStreamEvent):
+            error = self.tools.start(event, live.generation)
+            if error is not None:
+                self._outbox.append(error)
+        elif isinstance(event, BidiToolCancellationEvent):
+            self.tools.withdraw(list(event.tool_use_ids))
+
+    async def _emit(self, event: AgentOutput) -> None:
+        """Queue an event of the agent's own for ``receive()`` (waits while the outbox is full)."""
+        while len(self._outbox) >= self._settings.max_buffered_events and not self._finished:
+            await self._outbox_room.wait()
+        if self._finished:
+            logger.debug("event=<%s> | agent stopped, event not delivered", event.type)
+            await trio.lowlevel.checkpoint()
+            return
+        self._outbox.append(event)
+        self._wake_receivers()
+        await trio.lowlevel.checkpoint()
+
+    def _wake_receivers(self) -> None:
+        self._receivers_wake.set()
+        self._receivers_wake = trio.Event()
+        for scope in self._reading_scopes:
+            scope.cancel()
+
+    # ------------------------------------------------------------------ supervision
 
     async def run(
         self,
-        tool_nursery: trio.Nursery,
+        nursery: trio.Nursery,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Run connections until stopped; ``task_status.started()`` once the first is open.
 
+        Args:
+            nursery: Where tool calls run (the agent's nursery).
+            task_status: Told when the first connection is open.
+
         Raises:
             BidiConnectionError: The first connection could not be opened at all.
         """
-        self._tool_nursery = tool_nursery
+        self.tools.attach(nursery)
         try:
             await self._connect_loop(task_status)
         finally:
-            self._ended = True
-            self._set_conn(None)
+            self._finished = True
+            self._set_taking_input(None)
             self._buffer.wake()
-            self._out_tx.close()
-
-    # ------------------------------------------------------------------ connections
-
-    def _check_running(self) -> None:
-        if self._gave_up is not None:
-            raise self._gave_up.error()
-        if self._ended or self._stop_reason is not None:
-            raise BidiStateError("the conversation has ended; the agent takes no more input")
-
-    def _set_conn(self, conn: BidiConnection | None) -> None:
-        self._conn = conn
-        self._conn_changed.set()
-        self._conn_changed = trio.Event()
-
-    async def _emit(self, event: AgentOutput) -> None:
-        try:
-            await send_promptly(self._out_tx, event)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            logger.debug("event=<%s> | agent stopped, event not delivered", event.type)
+            self._outbox_room.set()
+            self._wake_receivers()
 
     async def _connect_loop(self, task_status: trio.TaskStatus[None]) -> None:
+        settings = self._settings
         reason: BidiModelTimeoutError | None = None  # why we are reconnecting
-        failures = 0
+        failures = 0  # consecutive failed attempts
+        short_lived = 0  # consecutive connections the peer dropped soon after opening
         last_error: BidiError | None = None
         started = False
         while self._stop_reason is None:
+            if failures and failures >= settings.max_restart_attempts:
+                await self._give_up(
+                    f"could not connect to model {self._model.model_id!r} after {failures} "
+                    f"attempts; last error: {last_error}",
+                    last_error,
+                    {"attempts": failures},
+                    started,
+                )
+                return
+            if short_lived >= settings.max_short_connections:
+                await self._give_up(
+                    f"the connection to model {self._model.model_id!r} ended within "
+                    f"{settings.short_connection_s:g} s of opening {short_lived} times in a "
+                    f"row; last error: {last_error}",
+                    last_error,
+                    {"short_lived_connections": short_lived},
+                    started,
+                )
+                return
             if failures:
-                if failures >= self._settings.max_restart_attempts:
-                    await self._give_up(last_error, failures, started)
-                    return
-                await trio.sleep(self._settings.backoff(failures))
+                await trio.sleep(settings.backoff(failures))
+            elif short_lived > 1:
+                await trio.sleep(settings.backoff(short_lived - 1))
 
             async def on_open(restarting: bool = reason is not None) -> None:
                 nonlocal started
@@ -522,7 +634,16 @@ class AgentLoop:
                 await self._finish_stop(outcome)
                 return
             # The connection was open and is gone: restart.
-            failures = 0 if outcome.productive else failures + 1
+            if outcome.healthy:
+                failures = short_lived = 0
+            elif not outcome.delivered and outcome.lived_s < settings.restart_backoff_max_s:
+                failures += 1  # accepted, then dropped before anything: a failed attempt
+            elif outcome.lived_s < settings.short_connection_s:
+                failures = 0
+                short_lived += 1
+                self._short_lived += 1
+            else:
+                failures = short_lived = 0
             last_error = outcome.error
             reason = outcome.error
             logger.info("error=<%s> | restarting the model connection", outcome.error)
@@ -532,45 +653,36 @@ class AgentLoop:
             )
         await self._finish_stop(_Stopped(self._last_connection_id, self._stop_reason))
 
-    async def _give_up(self, last_error: BidiError | None, attempts: int, started: bool) -> None:
-        gave_up = _GaveUp(
-            f"could not connect to model {self._model.model_id!r} after {attempts} attempts; "
-            f"last error: {last_error}",
-            last_error,
-        )
+    async def _give_up(
+        self, message: str, last_error: BidiError | None, details: dict[str, Any], started: bool
+    ) -> None:
+        gave_up = _GaveUp(message, last_error)
         logger.error(
-            "attempts=<%d>, error=<%s> | giving up on the model connection", attempts, last_error
+            "details=<%s>, error=<%s> | giving up on the model connection", details, last_error
         )
         if not started:
             raise gave_up.error()
         self._gave_up = gave_up
         error = gave_up.error()
-        await self._emit(BidiErrorEvent(error, {"attempts": attempts}))
+        await self._emit(BidiErrorEvent(error, details))
         await self._agent.hooks.invoke(
             hooks.BidiAfterConnectionRestartEvent(agent=self._agent, exception=error)
         )
 
     async def _finish_stop(self, stopped: _Stopped) -> None:
-        for call in list(self._calls.values()):
-            self._cancel_call(call, "the conversation ended", send_result=False)
+        self.tools.cancel_all("the conversation ended")
         await self._emit(BidiConnectionCloseEvent(stopped.connection_id, stopped.reason))
-
-    def _replay_messages(self, generation: int) -> list[Message]:
-        messages: list[Message] = copy_json(self._agent.messages)
-        for call in self._calls.values():
-            call.known_to = generation
-            messages.append({"role": "assistant", "content": [{"toolUse": call.tool_use}]})
-        return messages
 
     async def _one_connection(
         self, restart_config: dict[str, Any], on_open: Callable[[], Any]
     ) -> _Outcome:
         self._generation += 1
         generation = self._generation
-        messages = self._replay_messages(generation)
+        messages = copy_json(self._agent.messages) + self.tools.pending_uses(generation)
+        opened_at = trio.current_time()
         opened = False
-        productive = False
         connection_id = ""
+        live: _Live | None = None
         try:
             async with self._model.connect(
                 system_prompt=self._agent.system_prompt,
@@ -580,12 +692,10 @@ class AgentLoop:
             ) as conn:
                 opened = True
                 connection_id = self._last_connection_id = conn.connection_id
-                self._current = conn
-                self._opened_at = trio.current_time()
+                self._open_conn = conn
+                self._opened_at = opened_at = trio.current_time()
                 self._connections_opened += 1
-                self._response_id = None
-                self._user_speaking = False
-                self._awaiting_since = None
+                self._turns.reset()
                 logger.debug(
                     "connection_id=<%s>, replayed_messages=<%d> | connection open",
                     connection_id,
@@ -594,36 +704,37 @@ class AgentLoop:
                 try:
                     await self._flush(conn)
                 except BidiError as exc:
-                    return _Lost(_as_timeout(exc, connection_id), productive=False)
+                    return _Lost(
+                        _as_timeout(exc, connection_id),
+                        delivered=False,
+                        lived_s=trio.current_time() - opened_at,
+                        healthy=False,
+                    )
                 await on_open()
-                pump_outcome: _Lost | None = None
-                with trio.CancelScope() as scope:
-                    self._conn_scope = scope
-                    if self._stop_reason is not None:
-                        scope.cancel()
-                    try:
-                        pump_outcome = await self._pump(conn, scope)
-                    finally:
-                        self._conn_scope = None
-                        self._set_conn(None)
-                if pump_outcome is not None:
-                    return pump_outcome
-                if self._stop_reason is not None:
-                    return _Stopped(connection_id, self._stop_reason)
-                return _Lost(
-                    BidiModelTimeoutError(f"connection {connection_id} passed its deadline"),
-                    productive=True,
-                )
+                live = _Live(conn, conn.receive().__aiter__(), generation, opened_at)
+                self._live = live
+                self._wake_receivers()
+                try:
+                    return await self._watch(live)
+                finally:
+                    self._live = None
+                    self._set_taking_input(None)
+                    self._wake_receivers()
         except BidiError as exc:
             if not opened:
                 return _ConnectFailed(exc)
-            return _Lost(_as_timeout(exc, connection_id), productive)
+            return _Lost(
+                _as_timeout(exc, connection_id),
+                delivered=live is not None and live.delivered,
+                lived_s=trio.current_time() - opened_at,
+                healthy=False,
+            )
         finally:
-            if self._current is not None:
-                self._resume_with = self._current.restart_config()
-            self._current = None
+            if self._open_conn is not None:
+                self._resume_with = self._open_conn.restart_config()
+            self._open_conn = None
             self._opened_at = None
-            self._set_conn(None)
+            self._set_taking_input(None)
 
     async def _flush(self, conn: BidiConnection) -> None:
         async with self._send_lock:
@@ -646,393 +757,79 @@ class AgentLoop:
                     continue
                 self._buffer.pop()
                 await self._record_input(event)
-            self._set_conn(conn)
+            self._set_taking_input(conn)
 
-    def _lived_long(self, opened_at: float) -> bool:
-        # A connection that carried no event but stayed up a while was not a failed
-        # attempt; one that dies at once (a provider accepting and dropping) is.
-        return trio.current_time() - opened_at >= self._settings.restart_backoff_max_s
+    async def _watch(self, live: _Live) -> _Lost | _Stopped:
+        """Wait until ``live`` ends; return how.
 
-    def _turn_boundary_at(self) -> float:
-        """When the conversation is (or will be) at a turn boundary: -inf now, inf unknown.
-
-        Not while the model answers or the user speaks, and not while a reply is due
-        (after the user's final transcript, a text input or a tool result) unless it
-        has not started within ``_REPLY_WAIT_S``: restarting then would lose the reply.
+        Receivers report its end; the watcher itself ends it ``deadline_grace_s`` after
+        its deadline (or after a send found it broken), and restarts it at a turn
+        boundary once its deadline is ``restart_margin_s`` away.
         """
-        if self._response_id is not None or self._user_speaking:
-            return math.inf
-        if self._awaiting_since is None:
-            return -math.inf
-        return self._awaiting_since + _REPLY_WAIT_S
-
-    def _expect_reply(self) -> None:
-        self._awaiting_since = trio.current_time()
-
-    async def _pump(self, conn: BidiConnection, scope: trio.CancelScope) -> _Lost | None:
+        conn = live.conn
         connection_id = conn.connection_id
-        events = conn.receive().__aiter__()
         margin = self._settings.restart_margin_s
         grace = self._settings.deadline_grace_s
-        opened_at = trio.current_time()
-        proactive_due = False
-        productive = False
         expired_seen_at: float | None = None
         while True:
-            deadline = conn.deadline
+            if live.lost is not None:
+                return live.lost
+            if self._stop_reason is not None:
+                return _Stopped(connection_id, self._stop_reason)
             now = trio.current_time()
+            deadline = conn.deadline
             if deadline <= now:
                 # The connection ended itself (``expire_now`` sets -inf): give it the
-                # grace period from now to report why (its restart_config) before the
-                # agent's own scope cuts it.
+                # grace period from now to report why (its restart_config).
                 if expired_seen_at is None:
                     expired_seen_at = now
                 cut_at = expired_seen_at + grace
             else:
                 cut_at = deadline + grace
-            if scope.deadline != cut_at:  # setting it costs even when it does not change
-                scope.deadline = cut_at
-            boundary_at = self._turn_boundary_at() if proactive_due else math.inf
-            if boundary_at <= now:
-                logger.info(
-                    "connection_id=<%s> | restarting at a turn boundary before the time limit",
-                    connection_id,
-                )
-                return _Lost(
-                    BidiModelTimeoutError(
-                        f"connection {connection_id} restarted before its time limit"
-                    ),
-                    productive=True,
-                )
-            wake_at = boundary_at  # a reply that is due but late
-            if margin is not None and not proactive_due and deadline - margin > opened_at:
+            broken_at = math.inf if live.send_failed_at is None else live.send_failed_at + grace
+            wake_at = math.inf
+            if live.proactive_due:
+                wake_at = self._turns.boundary_at()  # a reply that is due but late
+                if wake_at <= now:
+                    logger.info(
+                        "connection_id=<%s> | restarting at a turn boundary before the time limit",
+                        connection_id,
+                    )
+                    return self._healthy_end(
+                        live, f"connection {connection_id} restarted before its time limit"
+                    )
+            elif margin is not None and deadline - margin > live.opened_at:
                 wake_at = deadline - margin
-            # A cancel scope per event costs; open one only when there is a wake-up to set.
-            got: BidiOutputEvent | _Lost | None = None
-            if wake_at == math.inf:
-                got = await self._next_event(events, connection_id, opened_at, productive)
-            else:
-                with trio.move_on_at(wake_at):
-                    got = await self._next_event(events, connection_id, opened_at, productive)
-            if got is None:  # woken: the deadline is near, or a due reply is late
-                proactive_due = True
+            reads_before = live.reads
+            idle_check_at = now + _IDLE_READ_S
+            with trio.move_on_at(min(cut_at, wake_at, broken_at, idle_check_at)):
+                await live.changed.wait()
+            live.changed = trio.Event()
+            now = trio.current_time()
+            if live.readers == 0 and live.reads == reads_before and now >= idle_check_at:
+                with trio.move_on_at(min(cut_at, wake_at, broken_at)):
+                    await self._stand_in(live)  # nobody read for a while
                 continue
-            if isinstance(got, _Lost):
-                return got
-            event = got
-            if not isinstance(event, BidiConnectionStartEvent):
-                productive = True
-            await self._handle(event)
-
-    async def _next_event(
-        self,
-        events: AsyncIterator[BidiOutputEvent],
-        connection_id: str,
-        opened_at: float,
-        productive: bool,
-    ) -> BidiOutputEvent | _Lost:
-        try:
-            return await events.__anext__()
-        except StopAsyncIteration:
-            return _Lost(
-                BidiModelTimeoutError(f"connection {connection_id} ended unexpectedly"),
-                productive or self._lived_long(opened_at),
-            )
-        except BidiModelTimeoutError as exc:
-            # The provider's time limit is the normal end of a healthy connection.
-            return _Lost(exc, productive=True)
-        except BidiError as exc:
-            return _Lost(_as_timeout(exc, connection_id), productive or self._lived_long(opened_at))
-
-    # ------------------------------------------------------------------ events
-
-    async def _handle(self, event: BidiOutputEvent) -> None:
-        await self._emit(event)
-        if isinstance(event, BidiResponseStartEvent):
-            self._response_id = event.response_id
-            self._user_speaking = False
-            self._awaiting_since = None
-        elif isinstance(event, BidiResponseCompleteEvent):
-            self._response_id = None
-        elif isinstance(event, BidiTranscriptStreamEvent):
-            if event.role == "user":
-                self._user_speaking = not event.is_final
-                if event.is_final:
-                    self._expect_reply()
-            if event.is_final:
-                text = event.current_transcript or event.text
-                if text:
-                    await self.add_messages({"role": event.role, "content": [{"text": text}]})
-        elif isinstance(event, BidiInterruptionEvent):
-            interrupted = self._response_id
-            if event.reason == "user_speech":
-                self._user_speaking = True
-            self._response_id = None
-            await self._agent.hooks.invoke(
-                hooks.BidiInterruptionHookEvent(
-                    agent=self._agent, reason=event.reason, interrupted_response_id=interrupted
-                )
-            )
-            for call in list(self._calls.values()):
-                if call.cancellable:
-                    self._cancel_call(call, "the user interrupted", send_result=True)
-        elif isinstance(event, ToolUseStreamEvent):
-            await self._start_tool(event)
-        elif isinstance(event, BidiToolCancellationEvent):
-            for tool_use_id in event.tool_use_ids:
-                withdrawn = self._calls.get(tool_use_id)
-                if withdrawn is not None:
-                    self._cancel_call(withdrawn, "the model withdrew the call", send_result=False)
-
-    def _cancel_call(self, call: _ToolCall, reason: str, *, send_result: bool) -> None:
-        if call.cancel_reason is None:
-            call.cancel_reason = reason
-            call.send_result = send_result
-        call.scope.cancel()
-
-    async def _start_tool(self, event: ToolUseStreamEvent) -> None:
-        current = event.current_tool_use
-        tool_use_id = current.get("toolUseId")
-        name = current.get("name")
-        if not isinstance(tool_use_id, str) or not isinstance(name, str):
-            logger.warning("tool_use=<%s> | tool use without id or name", current)
-            await self._emit(
-                BidiErrorEvent(
-                    BidiProtocolError(
-                        "the model asked for a tool call without a toolUseId or name",
-                        raw=current,
-                    ),
-                    {"current_tool_use": current},
-                )
-            )
-            return
-        if tool_use_id in self._seen_tool_ids:
-            logger.debug("tool_use_id=<%s> | repeated tool use event, already handled", tool_use_id)
-            return
-        self._seen_tool_ids.add(tool_use_id)
-        tool_input = current.get("input", {})
-        if isinstance(tool_input, str):
-            # Arguments as a JSON string: keep the parsed form (the history holds it);
-            # unparsable text stays a string and becomes an error result in _execute.
-            with contextlib.suppress(json.JSONDecodeError):
-                tool_input = json.loads(tool_input) if tool_input.strip() else {}
-        tool_use = ToolUse(toolUseId=tool_use_id, name=name, input=tool_input)
-        selected = self._agent.tool_registry.get(name)
-        call = _ToolCall(
-            tool_use,
-            known_to=self._generation,
-            cancellable=bool(selected is not None and selected.cancellable),
-            turn=self._slots.reserve() if self._slots is not None else None,
-        )
-        self._calls[tool_use_id] = call
-        self._tool_calls_total += 1
-        assert self._tool_nursery is not None
-        self._tool_nursery.start_soon(self._run_tool, call, name=f"tool {name} {tool_use_id}")
-
-    async def _call_tool(self, call: _ToolCall) -> tuple[ToolResult, dict[str, Any]]:
-        """Run one call with its hooks; return the final result and the request state."""
-        agent = self._agent
-        tool_use = call.tool_use
-        tool_use_id = tool_use["toolUseId"]
-        invocation_state = agent.invocation_state
-        before = await agent.hooks.invoke(
-            hooks.BidiBeforeToolCallEvent(
-                agent=agent,
-                selected_tool=agent.tool_registry.get(tool_use["name"]),
-                tool_use=tool_use,
-                invocation_state=invocation_state,
-            )
-        )
-        selected = before.selected_tool
-        tool_use = before.tool_use
-        call.tool_use = tool_use
-        exception: Exception | None = None
-        request_state: dict[str, Any] = {}
-        if before.cancel_tool:
-            call.cancel_reason = (
-                before.cancel_tool
-                if isinstance(before.cancel_tool, str)
-                else "a hook cancelled the call"
-            )
-            result = error_result(tool_use_id, f"tool call cancelled: {call.cancel_reason}")
-        elif selected is None:
-            result = error_result(
-                tool_use_id,
-                f"unknown tool {tool_use['name']!r} (available: "
-                f"{', '.join(agent.tool_registry.names) or 'none'})",
-            )
-        else:
-            result, exception = await self._execute(call, selected, request_state)
-        if call.cancel_reason is not None:
-            self._tool_calls_cancelled += 1
-        after = await agent.hooks.invoke(
-            hooks.BidiAfterToolCallEvent(
-                agent=agent,
-                selected_tool=selected,
-                tool_use=tool_use,
-                invocation_state=invocation_state,
-                result=result,
-                exception=exception,
-                cancel_message=call.cancel_reason,
-            )
-        )
-        final = ToolResult(
-            toolUseId=tool_use_id, status=after.result["status"], content=after.result["content"]
-        )
-        return final, request_state
-
-    def _release_slot(self, call: _ToolCall) -> None:
-        # Idempotent: a call gives its slot (or its place in line) back exactly once.
-        if call.turn is not None and self._slots is not None:
-            self._slots.release(call.turn)
-        call.turn = None
-
-    async def _run_tool(self, call: _ToolCall) -> None:
-        tool_use_id = call.tool_use["toolUseId"]
-        recorded = False
-        try:
-            try:
-                result, request_state = await self._call_tool(call)
-            finally:
-                self._release_slot(call)  # calls that ended before their turn came
-            generation = call.known_to
-            # Leave the running set and enter the history in one step (no checkpoint in
-            # between), so a restart replays the call exactly once.
-            del self._calls[tool_use_id]
-            recorded = True
-            await self.add_messages(
-                {"role": "assistant", "content": [{"toolUse": call.tool_use}]},
-                {"role": "user", "content": [{"toolResult": result}]},
-            )
-            result_event = ToolResultEvent(result)
-            await self._emit(result_event)
-            if call.send_result:
-                await self._deliver(result_event, generation)
-            if request_state.get("stop_event_loop"):
-                logger.info("tool=<%s> | a tool ended the conversation", call.tool_use["name"])
-                self.request_stop("user_request")
-        finally:
-            if not recorded:
-                # The agent itself is being cancelled (it stopped): keep the call in the
-                # history as cancelled rather than losing it. Hooks cannot run here.
-                self._tool_calls_cancelled += 1
-                self._agent.messages.extend(
-                    [
-                        {"role": "assistant", "content": [{"toolUse": call.tool_use}]},
-                        {
-                            "role": "user",
-                            "content": [
-                                {
-                                    "toolResult": error_result(
-                                        tool_use_id, "tool call cancelled: the agent stopped"
-                                    )
-                                }
-                            ],
-                        },
-                    ]
-                )
-            self._calls.pop(tool_use_id, None)
-
-    async def call_tool_directly(self, name: str, tool_input: Any, *, record: bool) -> ToolResult:
-        """Run a tool outside the conversation (``agent.tool.<name>(...)``).
-
-        The call goes through the tool hooks like a model's call; its use and result are
-        appended to the history when ``record`` is true (the next connection sees them).
-        """
-        tool_use = ToolUse(
-            toolUseId=f"tooluse_{uuid.uuid4().hex[:20]}", name=name, input=tool_input
-        )
-        call = _ToolCall(tool_use, known_to=self._generation)
-        self._tool_calls_total += 1
-        result, _request_state = await self._call_tool(call)
-        if record:
-            await self.add_messages(
-                {"role": "assistant", "content": [{"toolUse": call.tool_use}]},
-                {"role": "user", "content": [{"toolResult": result}]},
-            )
-        return result
-
-    async def _execute(
-        self, call: _ToolCall, selected: AgentTool, request_state: dict[str, Any]
-    ) -> tuple[ToolResult, Exception | None]:
-        tool_use = call.tool_use
-        tool_use_id = tool_use["toolUseId"]
-        name = tool_use["name"]
-        tool_input = tool_use.get("input")
-        if isinstance(tool_input, str):
-            try:
-                tool_input = json.loads(tool_input) if tool_input.strip() else {}
-            except json.JSONDecodeError as exc:
-                return error_result(tool_use_id, f"invalid JSON arguments for {name}: {exc}"), None
-            tool_use = ToolUse(toolUseId=tool_use_id, name=name, input=tool_input)
-        context = ToolContext(
-            tool_use=tool_use,
-            agent=self._agent,
-            invocation_state=self._agent.invocation_state,
-            request_state=request_state,
-        )
-        timeout = selected.timeout_s or self._settings.tool_timeout_s
-        result: ToolResult | None = None
-        exception: Exception | None = None
-        with call.scope:
-            try:
-                try:
-                    if call.turn is not None:
-                        await call.turn.wait()
-                    with trio.move_on_after(math.inf if timeout is None else timeout) as timer:
-                        value = await selected.invoke(tool_use, context)
-                        result = to_tool_result(tool_use_id, value)
-                finally:
-                    self._release_slot(call)
-                if timer.cancelled_caught:
-                    result = error_result(tool_use_id, f"tool {name} timed out after {timeout:g} s")
-            except ToolArgumentError as exc:
-                result = error_result(tool_use_id, f"invalid arguments for {name}: {exc}")
-            except Exception as exc:
-                logger.debug("tool=<%s>, error=<%s> | tool raised", name, exc, exc_info=True)
-                exception = exc
-                result = error_result(tool_use_id, f"{type(exc).__name__}: {exc}")
-        if call.scope.cancelled_caught or result is None:
-            call.cancel_reason = call.cancel_reason or "cancelled"
-            result = error_result(tool_use_id, f"tool call cancelled: {call.cancel_reason}")
-        return result, exception
-
-    async def _deliver(self, event: ToolResultEvent, generation: int) -> None:
-        """Send a tool result to the connection that knows the call, when it is open."""
-        while not self._ended and self._generation == generation and self._stop_reason is None:
-            conn = self._conn
-            if conn is None:
-                await self._conn_changed.wait()
-                continue
-            async with self._send_lock:
-                if self._conn is not conn or self._generation != generation:
-                    continue
-                try:
-                    await conn.send(event)
-                    self._expect_reply()  # the model answers the result
-                except (BidiConnectionError, BidiModelTimeoutError, BidiStateError) as exc:
-                    logger.debug(
-                        "tool_use_id=<%s>, error=<%s> | result not delivered; it is in the "
-                        "history replayed to the next connection",
-                        event.tool_result["toolUseId"],
-                        exc,
+            if live.lost is None and self._stop_reason is None:
+                if now >= cut_at:
+                    return self._healthy_end(
+                        live, f"connection {connection_id} passed its deadline"
                     )
-                    if self._conn is conn:
-                        self._set_conn(None)
-                except BidiError as exc:
-                    # The provider cannot take this result (content it rejects): tell the
-                    # application instead of ending the conversation.
-                    logger.warning(
-                        "tool_use_id=<%s>, error=<%s> | the model connection rejected a tool "
-                        "result",
-                        event.tool_result["toolUseId"],
-                        exc,
+                if now >= broken_at:
+                    # Nobody read the connection's end: the send's word is enough.
+                    live.end(
+                        BidiModelTimeoutError(f"connection {connection_id} broke while sending"),
+                        healthy=False,
                     )
-                    await self._emit(
-                        BidiErrorEvent(exc, {"toolUseId": event.tool_result["toolUseId"]})
-                    )
-                return
-        logger.debug(
-            "tool_use_id=<%s> | result recorded in history for the next connection",
-            event.tool_result["toolUseId"],
+                    return live.lost  # type: ignore[return-value]
+            if now >= wake_at:
+                live.proactive_due = True
+
+    @staticmethod
+    def _healthy_end(live: _Live, message: str) -> _Lost:
+        return _Lost(
+            BidiModelTimeoutError(message),
+            live.delivered,
+            trio.current_time() - live.opened_at,
+            healthy=True,
         )

@@ -24,6 +24,11 @@ class AgentStatistics:
         tool_calls_running: Tool calls in progress.
         tool_calls_total: Tool calls started so far.
         tool_calls_cancelled: Tool calls cancelled (interruption, provider, hook, stop).
+        tool_calls_timed_out: Tool calls that reached their time limit (the model got an
+            error result; a worker thread still running was abandoned, its late result
+            dropped).
+        short_lived_connections: Connections the peer ended within ``short_connection_s``
+            of opening (see :class:`~trio_bidi.agent.AgentSettings`).
     """
 
     connections_opened: int
@@ -38,3 +43,5 @@ class AgentStatistics:
     tool_calls_running: int
     tool_calls_total: int
     tool_calls_cancelled: int
+    tool_calls_timed_out: int = 0
+    short_lived_connections: int = 0
