@@ -7,6 +7,7 @@ by the ``openai_emulator`` fixture (undeclared keys included).
 from __future__ import annotations
 
 import base64
+import itertools
 from typing import Any
 
 import numpy as np
@@ -198,3 +199,39 @@ async def test_proactive_restart_before_the_connection_deadline(
         "Remember: blue.",
         "You said: Remember: blue.",
     ]
+
+
+async def test_unpaced_sending_while_reconnecting(openai_emulator: OpenAIRealtimeEmulator) -> None:
+    """The service drops the socket while the application sends as fast as it can."""
+    model = openai_model(openai_emulator)
+    ticks: list[float] = []
+    sent = 0
+    with trio.fail_after(10):
+        async with BidiAgent(model=model, deadline_grace_s=0.05, gap_audio_buffer_s=0.1) as agent:
+
+            async def heartbeat() -> None:
+                while True:
+                    await trio.sleep(0.01)
+                    ticks.append(trio.current_time())
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(heartbeat)
+                await openai_emulator.sessions[0].drop()
+                with trio.move_on_after(1.5) as timer:
+                    while True:
+                        await agent.send(pcm_frame(20, 0))
+                        sent += 1
+                nursery.cancel_scope.cancel()
+            stats = agent.statistics()
+            events = await receive_until(agent, BidiConnectionStartEvent, 2)
+    assert timer.cancelled_caught
+    assert len(ticks) >= 30
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.5
+    assert stats.restarts == 1
+    assert of_type(events, BidiConnectionRestartEvent)
+    assert len(openai_emulator.sessions) == 2
+    appended = [
+        m for m in openai_emulator.sessions[1].messages if m["type"] == "input_audio_buffer.append"
+    ]
+    assert appended  # sending went on to the new connection
+    assert sent > len(appended)

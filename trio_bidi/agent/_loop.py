@@ -158,6 +158,7 @@ class _Live:
         reads: Reads started so far (the watcher sees whether anyone read lately).
         stand_in: Cancels the watcher's reading while it stands in for a receiver.
         stand_in_done: Set when the watcher's stand-in read is over.
+        drained: The watcher read it after a send found it broken.
         ends_reads_on_close: Closing it ends a read in progress (ConnectionBase).
     """
 
@@ -173,6 +174,7 @@ class _Live:
     readers: int = 0
     reads: int = 0
     stand_in: trio.CancelScope | None = None
+    drained: bool = False
     stand_in_done: trio.Event = attrs.Factory(trio.Event)
     ends_reads_on_close: bool = attrs.field(init=False)
 
@@ -800,6 +802,13 @@ class AgentLoop:
                     )
             elif margin is not None and deadline - margin > live.opened_at:
                 wake_at = deadline - margin
+            if live.send_failed_at is not None and not live.drained and live.readers == 0:
+                # A send found it broken and nobody reads: read what it still holds
+                # (then its end) now, rather than cut it with unread events.
+                live.drained = True
+                with trio.move_on_at(min(cut_at, wake_at, broken_at)):
+                    await self._stand_in(live)
+                continue
             reads_before = live.reads
             idle_check_at = now + _IDLE_READ_S
             with trio.move_on_at(min(cut_at, wake_at, broken_at, idle_check_at)):
