@@ -24,8 +24,6 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-import trio
-
 from .._util import open_nursery_unwrapped
 from ..errors import BidiStateError
 from ..events import (
@@ -39,6 +37,7 @@ from ..events import (
 from ..models._base import BidiModel, SendableEvent
 from ..types import Message, ToolResult
 from . import _hooks as hooks_module
+from ._cleanup import bounded_cleanup
 from ._hooks import HookProvider, HookRegistry
 from ._loop import AgentLoop, AgentOutput
 from ._settings import AgentSettings
@@ -249,7 +248,7 @@ class BidiAgent:
                     nursery.cancel_scope.cancel()
         finally:
             logger.debug("agent_id=<%s> | agent stopped", self.agent_id)
-            with trio.CancelScope(shield=True):
+            with bounded_cleanup(self.settings.cleanup_timeout_s, "after-invocation hooks"):
                 await self.hooks.invoke(hooks_module.BidiAfterInvocationEvent(agent=self))
 
     def _require_loop(self, action: str) -> AgentLoop:
@@ -342,8 +341,7 @@ class BidiAgent:
                 await self._pump_outputs(outputs)
                 nursery.cancel_scope.cancel()
         except BaseException as exc:
-            with trio.CancelScope(shield=True):
-                stop_errors = await _stop_all(started)
+            stop_errors = await _stop_all(started, self.settings.cleanup_timeout_s)
             if stop_errors:
                 # Keep the run's own error (even a Cancelled, which Trio takes back out
                 # of the group) together with the stop errors: nothing is lost.
@@ -352,8 +350,7 @@ class BidiAgent:
                     [exc, *stop_errors],
                 ) from None
             raise
-        with trio.CancelScope(shield=True):
-            stop_errors = await _stop_all(started)
+        stop_errors = await _stop_all(started, self.settings.cleanup_timeout_s)
         if len(stop_errors) == 1:
             raise stop_errors[0]
         if stop_errors:
@@ -443,16 +440,21 @@ async def _maybe_await(value: Any) -> None:
         await value
 
 
-async def _stop_all(started: Sequence[Any]) -> list[Exception]:
-    """Call every ``stop()`` (last started first); return what they raised."""
+async def _stop_all(started: Sequence[Any], timeout_s: float) -> list[Exception]:
+    """Call every ``stop()`` (last started first); return what they raised.
+
+    Each runs shielded from cancellation with its own deadline of ``timeout_s``: a stop
+    that hangs is abandoned (and logged), and the next one still runs.
+    """
     errors: list[Exception] = []
     for io in reversed(started):
         stop = getattr(io, "stop", None)
         if not callable(stop):
             continue
-        try:
-            await _maybe_await(stop())
-        except Exception as exc:
-            logger.debug("io=<%r>, error=<%s> | stop failed", io, exc, exc_info=True)
-            errors.append(exc)
+        with bounded_cleanup(timeout_s, f"{io!r}.stop()"):
+            try:
+                await _maybe_await(stop())
+            except Exception as exc:
+                logger.debug("io=<%r>, error=<%s> | stop failed", io, exc, exc_info=True)
+                errors.append(exc)
     return errors
