@@ -648,6 +648,8 @@ class AgentLoop:
                 failures = short_lived = 0
             last_error = outcome.error
             reason = outcome.error
+            if short_lived >= settings.max_short_connections:
+                continue  # no restart: the loop gives up
             logger.info("error=<%s> | restarting the model connection", outcome.error)
             await self._emit(BidiConnectionRestartEvent(outcome.error))
             await self._agent.hooks.invoke(
