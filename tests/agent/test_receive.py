@@ -151,3 +151,24 @@ async def test_unpaced_sending_while_reconnecting_lets_other_tasks_run() -> None
     assert stats.dropped_audio_events > 0
     # Every frame is accounted for: sent to a connection, waiting, or counted as dropped.
     assert delivered + stats.buffered_input_events + stats.dropped_audio_events == sent
+
+
+async def test_a_receive_cancelled_while_a_hook_runs_keeps_the_event(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async def slow_hook(event: BidiMessageAddedEvent) -> None:
+        await trio.sleep(1)
+
+    model = ScriptedModel()
+    async with BidiAgent(model=model, hooks=[slow_hook]) as agent:
+        first = await model.wait_connection()
+        first.push(transcript("Kept."))
+        receiver = agent.receive()
+        assert isinstance(await receiver.__anext__(), BidiConnectionStartEvent)
+        with trio.move_on_after(0.5) as timer:
+            await receiver.__anext__()  # the hook is still running at the deadline
+        assert timer.cancelled_caught
+        event = await receiver.__anext__()
+    assert isinstance(event, BidiTranscriptStreamEvent)
+    assert event.text == "Kept."
+    assert agent.messages == [{"role": "assistant", "content": [{"text": "Kept."}]}]

@@ -513,7 +513,13 @@ class AgentLoop:
                 continue
             got = await self._read(live)
             if got is not None:
-                await self._handle(live, got)
+                try:
+                    await self._handle(live, got)
+                except trio.Cancelled:
+                    # The caller was cancelled while a hook ran: the event stays first in
+                    # line (handled), so the next receive() returns it.
+                    self._outbox.put_front(got)
+                    raise
                 return got
 
     async def _read(self, live: LiveConnection) -> BidiOutputEvent | None:

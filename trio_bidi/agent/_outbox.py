@@ -60,6 +60,11 @@ class Outbox:
         self._events.append(event)
         self.wake()
 
+    def put_front(self, event: AgentOutput) -> None:
+        """Put an event back first in line (its receiver was cancelled before returning it)."""
+        self._events.appendleft(event)
+        self.wake()
+
     async def put(self, event: AgentOutput) -> None:
         """Append an event, waiting while the outbox is full; dropped once it is closed."""
         while self.full and not self._closed:
