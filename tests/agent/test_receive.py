@@ -12,7 +12,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from tests.agent._helpers import audio, of_type, receive_until, reply, transcript
+from tests.agent._helpers import audio, of_type, receive_until, reply, tool_use, transcript
 from trio_bidi import (
     BidiAgent,
     BidiAudioStreamEvent,
@@ -172,3 +172,29 @@ async def test_a_receive_cancelled_while_a_hook_runs_keeps_the_event(
     assert isinstance(event, BidiTranscriptStreamEvent)
     assert event.text == "Kept."
     assert agent.messages == [{"role": "assistant", "content": [{"text": "Kept."}]}]
+
+
+async def test_tool_results_reach_the_model_while_nobody_reads(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    from trio_bidi import ToolResultEvent, tool
+
+    @tool
+    async def slow() -> str:
+        """Take a while."""
+        await trio.sleep(2)
+        return "done"
+
+    model = ScriptedModel()
+    async with BidiAgent(model=model, tools=[slow], max_buffered_events=8) as agent:
+        first = await model.wait_connection()
+        first.push(tool_use("t1", "slow"), *(_audio_out(i) for i in range(50)))
+        # Nobody reads: the agent reads in our place until its outbox is full.
+        await first.wait_sent(lambda sent: any(isinstance(e, ToolResultEvent) for e in sent))
+        assert trio.current_time() < 3
+        events = await receive_until(agent, ToolResultEvent)
+    assert [type(e).__name__ for e in events[:2]] == [
+        "BidiConnectionStartEvent",
+        "ToolUseStreamEvent",
+    ]
+    assert len(of_type(events, BidiAudioStreamEvent)) == 6  # the rest of the outbox

@@ -106,7 +106,7 @@ class AgentLoop:
         self.tools = ToolRunner(
             agent,
             settings,
-            emit=self._outbox.put,
+            emit=self._outbox.put_result,
             deliver=self._deliver_result,
             request_stop=self.request_stop,
         )

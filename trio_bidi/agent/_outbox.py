@@ -60,6 +60,18 @@ class Outbox:
         self._events.append(event)
         self.wake()
 
+    def put_result(self, event: AgentOutput) -> None:
+        """Append a tool call's result event without waiting, even beyond the bound.
+
+        A tool call hands its result to the application before it sends it to the model,
+        whose turn must not wait for a reader; so the outbox holds at most one event per
+        tool call beyond ``max_events``. Dropped (and logged) once the outbox is closed.
+        """
+        if self._closed:
+            logger.debug("event=<%s> | agent stopped, event not delivered", event.type)
+            return
+        self.put_nowait(event)
+
     def put_front(self, event: AgentOutput) -> None:
         """Put an event back first in line (its receiver was cancelled before returning it)."""
         self._events.appendleft(event)

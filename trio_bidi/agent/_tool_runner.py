@@ -79,7 +79,7 @@ class ToolRunner:
     Args:
         agent: The agent (tools, hooks, history, invocation state).
         settings: The agent's settings.
-        emit: Hands an event to ``receive()`` (tool results, errors).
+        emit: Hands a result event to ``receive()``, without waiting.
         deliver: Sends a result to the model (see :data:`Deliver`).
         request_stop: Ends the conversation (a tool asked to).
     """
@@ -89,7 +89,7 @@ class ToolRunner:
         agent: BidiAgent,
         settings: AgentSettings,
         *,
-        emit: Callable[[Any], Awaitable[None]] | None = None,
+        emit: Callable[[Any], None] | None = None,
         deliver: Deliver | None = None,
         request_stop: Callable[[CloseReason], None] | None = None,
     ) -> None:
@@ -216,7 +216,7 @@ class ToolRunner:
             await add_messages(self._agent, *tool_exchange(call.tool_use, result))
             result_event = ToolResultEvent(result)
             if self._emit is not None:
-                await self._emit(result_event)
+                self._emit(result_event)  # never waits: the model's turn waits for it
             if call.send_result and self._deliver is not None:
                 await self._deliver(result_event, generation)
             if request_state.get("stop_event_loop") and self._request_stop is not None:
