@@ -6,9 +6,12 @@ agent reconnects lets the reconnection (and every other task) run.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import random
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -27,7 +30,9 @@ from trio_bidi.testing import ScriptedModel
 
 
 def _audio_out(index: int) -> BidiAudioStreamEvent:
-    return BidiAudioStreamEvent(f"AAA{index % 10}", "pcm", 24000, 1)
+    return BidiAudioStreamEvent(
+        base64.b64encode(index.to_bytes(4, "big")).decode(), "pcm", 24000, 1
+    )
 
 
 async def test_each_receive_is_a_cancel_point_and_yields_often(
@@ -198,3 +203,30 @@ async def test_tool_results_reach_the_model_while_nobody_reads(
         "ToolUseStreamEvent",
     ]
     assert len(of_type(events, BidiAudioStreamEvent)) == 6  # the rest of the outbox
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_events_arrive_once_and_in_order_whoever_reads_them(
+    autojump_clock: trio.abc.Clock, seed: int
+) -> None:
+    """A reader that pauses (sometimes past the stand-in delay) still gets every event."""
+    rng = random.Random(seed)
+    model = ScriptedModel()
+    async with BidiAgent(model=model, max_buffered_events=8) as agent:
+        first = await model.wait_connection()
+
+        async def produce() -> None:
+            for start in range(0, 400, 20):
+                first.push(*(_audio_out(i) for i in range(start, start + 20)))
+                await trio.sleep(rng.choice([0.0, 0.1, 0.7]))
+
+        got: list[Any] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(produce)
+            receiver = agent.receive()
+            while len(got) < 401:
+                got.append(await receiver.__anext__())
+                if rng.random() < 0.05:
+                    await trio.sleep(rng.choice([0.2, 0.6, 1.5]))
+    assert isinstance(got[0], BidiConnectionStartEvent)
+    assert got[1:] == [_audio_out(i) for i in range(400)]
