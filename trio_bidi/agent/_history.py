@@ -22,24 +22,30 @@ T = TypeVar("T")
 
 
 def copy_json(value: T) -> T:
-    """Return a copy of a JSON-shaped value: new dicts and lists, shared leaves.
+    """Return a copy of a JSON-shaped value: new containers, shared leaves.
 
-    Dicts (TypedDicts included) and lists are copied at every depth; any other object
-    (strings, numbers, bytes, tuples...) is shared. Works at any nesting depth.
+    Dicts (TypedDicts included), lists and tuples are copied at every depth; any other
+    object (strings, numbers, bytes...) is shared. Works at any nesting depth.
     """
-    if not isinstance(value, dict | list):
+    if not isinstance(value, dict | list | tuple):
         return value
     root: list[Any] = [None]
     # Each entry: a source container, and where its copy goes (parent container, key).
     stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    tuples: list[tuple[Any, Any, list[Any]]] = []  # filled as lists, made tuples at the end
     while stack:
         source, parent, key = stack.pop()
         copied: Any = dict(source) if isinstance(source, dict) else list(source)
         parent[key] = copied
+        if isinstance(source, tuple):
+            tuples.append((parent, key, copied))
         items = source.items() if isinstance(source, dict) else enumerate(source)
         for item_key, item in items:
-            if isinstance(item, dict | list):
+            if isinstance(item, dict | list | tuple):
                 stack.append((item, copied, item_key))
+    # Inner tuples were reached after their containers: convert them first.
+    for parent, key, items_list in reversed(tuples):
+        parent[key] = tuple(items_list)
     return root[0]  # type: ignore[no-any-return]
 
 

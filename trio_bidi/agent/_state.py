@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
+
+from ._history import copy_json
 
 __all__ = ["AgentState"]
 
@@ -15,7 +16,7 @@ def _check_json(key: str, value: Any) -> None:
         raise TypeError(f"agent state keys must be str, not {type(key).__name__}")
     try:
         json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(
             f"agent state value for {key!r} is not JSON-serialisable ({type(value).__name__}): "
             f"{exc}"
@@ -45,7 +46,7 @@ class AgentState(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         _check_json(key, value)
-        self._data[key] = copy.deepcopy(value)
+        self._data[key] = copy_json(value)
 
     def __delitem__(self, key: str) -> None:
         del self._data[key]
@@ -61,4 +62,4 @@ class AgentState(MutableMapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """Return a deep copy of the contents as a plain dict."""
-        return copy.deepcopy(self._data)
+        return copy_json(self._data)
