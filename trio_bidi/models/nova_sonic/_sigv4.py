@@ -100,13 +100,13 @@ def sign_request(
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials as BotoCredentials
 
-    class _AtInstant(SigV4Auth):  # type: ignore[misc]
+    class _AtInstant(SigV4Auth):
         def add_auth(self, request: Any) -> None:
             request.context["timestamp"] = now.strftime(SIGV4_TIMESTAMP)
-            self._modify_request_before_signing(request)
+            self._modify_request_before_signing(request)  # type: ignore[attr-defined]
             canonical = self.canonical_request(request)
             signature = self.signature(self.string_to_sign(request, canonical), request)
-            self._inject_signature_to_request(request, signature)
+            self._inject_signature_to_request(request, signature)  # type: ignore[attr-defined]
 
     request = AWSRequest(
         method="POST",
