@@ -279,6 +279,7 @@ class NovaSonicConnection(ConnectionBase):
     async def _wait_response_headers(self, http: Http2Client) -> ResponseHeaders:
         while True:
             try:
+                await http.flush_now()
                 events = await http.receive_events()
             except Http2Error as exc:
                 raise BidiConnectionError(
