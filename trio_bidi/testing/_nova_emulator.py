@@ -138,6 +138,7 @@ class EmulatedNovaSession:
         self._scope = scope
         self._previous = seed_signature
         self._decoder = EventStreamDecoder()
+        self._rejected = False
         self._blocks: dict[str, dict[str, Any]] = {}
         self._completion_id: str | None = None
         self._active: _Reply | None = None
@@ -274,7 +275,7 @@ class EmulatedNovaSession:
                 return
 
     async def _on_data(self, data: bytes) -> None:
-        if self.input_ended.is_set() or self.closed.is_set():
+        if self.input_ended.is_set() or self._rejected:
             return
         self._decoder.feed(data)
         try:
@@ -287,6 +288,7 @@ class EmulatedNovaSession:
                     envelope.payload,
                 )
                 if signature is None:
+                    self._rejected = True
                     self._emulator._violation(self, "chunk", "chunk signature does not verify")
                     await self.send_unmodeled_error(
                         "InvalidSignatureException",
@@ -302,6 +304,7 @@ class EmulatedNovaSession:
                     return
                 await self._on_inner(envelope.payload)
         except EventStreamError as exc:
+            self._rejected = True
             self._emulator._violation(self, "framing", str(exc))
             await self.send_error(f"InvalidEventBytes: {exc}", exception_type="validationException")
 

@@ -45,6 +45,7 @@ _AUTH: Final = re.compile(
     r"Signature=(?P<signature>[0-9a-f]{64})$"
 )
 _WINDOW: Final = 8 * 1024 * 1024
+_WRITE_TIMEOUT_S: Final = 10.0
 
 
 class TestCertificateAuthority:
@@ -204,7 +205,14 @@ class ServerConnection:
     async def _flush_locked(self) -> None:
         out = self._h2.data_to_send()
         if out and not self.closed:
-            await self.stream.send_all(out)
+            # A send_all cancelled half way breaks the TLS stream: finish the write
+            # (bounded) and let cancellation land at the next wait instead.
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + _WRITE_TIMEOUT_S
+                await self.stream.send_all(out)
+            if scope.cancelled_caught:
+                raise trio.BrokenResourceError("the client stopped reading")
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     async def flush(self) -> None:
         """Send whatever ``h2`` has queued (acks, window updates)."""
@@ -257,8 +265,8 @@ class ServerConnection:
         on_end: Callable[[int], Awaitable[None]],
     ) -> None:
         """Read until the client goes away, dispatching request, body and end events."""
-        self._h2.local_settings.update({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _WINDOW})
         self._h2.initiate_connection()
+        self._h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _WINDOW})
         self._h2.increment_flow_control_window(_WINDOW)
         await self.flush()
         while not self.closed:

@@ -147,10 +147,8 @@ class Http2Client:
             await trio.aclose_forcefully(stream)
             raise Http2Error(f"{host}:{port} does not speak HTTP/2 (ALPN h2 refused)")
         client = cls(stream)
-        client._h2.local_settings.update(
-            {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: RECEIVE_WINDOW}
-        )
         client._h2.initiate_connection()
+        client._h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: RECEIVE_WINDOW})
         client._h2.increment_flow_control_window(RECEIVE_WINDOW)
         return client
 
