@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 RECEIVE_WINDOW: Final = 8 * 1024 * 1024
 _READ_SIZE: Final = 65536
 _MAX_BUFFERED: Final = 1024 * 1024
+_WRITE_TIMEOUT_S: Final = 10.0
 
 
 class Http2Error(Exception):
@@ -111,6 +112,7 @@ class Http2Client:
         self._wake = trio.Event()
         self._progress = trio.Event()
         self._idle = False
+        self._writer_running = False
 
     # ------------------------------------------------------------------ opening
 
@@ -241,7 +243,14 @@ class Http2Client:
         """
         while self._pending or (self._end_requested and not self._ended) or not self._idle:
             self._check()
-            await self._progress_wait()
+            if self._writer_running:
+                await self._progress_wait()
+                continue
+            # The writer is gone (cancelled with its nursery): write from here; what
+            # the peer's flow-control window holds back cannot go without a reader.
+            await self.flush_now()
+            if self._pending:
+                raise Http2Error("the peer's flow-control window holds back the rest")
         await trio.lowlevel.checkpoint()
 
     def _move_pending_into_h2(self) -> None:
@@ -275,9 +284,10 @@ class Http2Client:
             self._move_pending_into_h2()
             out = self._h2.data_to_send()
             if out:
-                await self._stream.send_all(out)
+                await self._write(out)
             else:
                 await trio.lowlevel.checkpoint()
+            self._idle = not self._pending
         except h2.exceptions.ProtocolError as exc:
             self._fail(f"HTTP/2 protocol error while sending: {exc}")
             raise Http2Error(f"HTTP/2 protocol error while sending: {exc}") from exc
@@ -294,6 +304,7 @@ class Http2Client:
         send or read.
         """
         task_status.started()
+        self._writer_running = True
         try:
             while not self._closed:
                 self._wake = trio.Event()
@@ -304,7 +315,7 @@ class Http2Client:
                     return
                 out = self._h2.data_to_send()
                 if out:
-                    await self._stream.send_all(out)
+                    await self._write(out)
                     self._notify_progress()
                     continue
                 self._idle = True
@@ -314,7 +325,19 @@ class Http2Client:
             if not self._closed:
                 self._fail(f"the connection broke while sending: {exc or type(exc).__name__}")
         finally:
+            self._writer_running = False
             self._notify_progress()
+
+    async def _write(self, data: bytes) -> None:
+        # A send_all cancelled half way leaves the TLS stream broken; finish the write
+        # (bounded) so that cancellation lands between writes and closing can still
+        # send the end of the stream.
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + _WRITE_TIMEOUT_S
+            await self._stream.send_all(data)
+        if scope.cancelled_caught:
+            raise trio.BrokenResourceError(f"no write progress in {_WRITE_TIMEOUT_S:g} s")
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     def _fail(self, reason: str) -> None:
         if self._failure is None:
