@@ -729,7 +729,8 @@ class NovaSonicEmulator:
     async def _on_request(
         self, conn: ServerConnection, stream_id: int, headers: dict[str, str]
     ) -> EmulatedNovaSession | None:
-        path = headers.get(":path", "")
+        target = headers.get(":path", "")
+        path, _, query = target.partition("?")
         if headers.get(":method") != "POST" or not (
             path.startswith(_PATH_PREFIX) and path.endswith(_PATH_SUFFIX)
         ):
@@ -738,7 +739,7 @@ class NovaSonicEmulator:
         request_headers = {k: v for k, v in headers.items() if not k.startswith(":")}
         request_headers["host"] = headers.get(":authority", "")
         check = verify_request_signature(
-            "POST", path, request_headers, {self.access_key: self.secret_key}
+            "POST", path, request_headers, {self.access_key: self.secret_key}, query=query
         )
         if check.error_type is not None:
             await self._refuse(conn, stream_id, 403, check.error_type, check.message)

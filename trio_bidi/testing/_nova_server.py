@@ -17,7 +17,7 @@ import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import attrs
 import h2.config
@@ -106,15 +106,17 @@ def verify_request_signature(
     headers: Mapping[str, str],
     secrets: Mapping[str, str],
     *,
+    query: str = "",
     service: str = "bedrock",
 ) -> RequestCheck:
     """Check a streaming request's SigV4 ``authorization`` against known secrets.
 
     Args:
         method: The HTTP method.
-        path: The request path as sent (already percent-encoded once).
+        path: The request path as sent (already percent-encoded once), without query.
         headers: Request headers, lower-case names; ``host`` is the ``:authority``.
         secrets: Access key id -> secret key.
+        query: The query string (often empty; some clients send a bare ``?``).
         service: The signing service name.
     """
     authorization = headers.get("authorization", "")
@@ -156,7 +158,7 @@ def verify_request_signature(
         [
             method,
             quote(path, safe="/~"),
-            "",
+            _canonical_query(query),
             *(f"{name}:{_canonical_value(headers[name])}" for name in signed),
             "",
             ";".join(signed),
@@ -182,6 +184,14 @@ def verify_request_signature(
             "documentation for details.",
         )
     return RequestCheck(None, "", match["signature"], scope, key)
+
+
+def _canonical_query(query: str) -> str:
+    pairs = [part.partition("=") for part in query.split("&") if part]
+    encoded = sorted(
+        (quote(unquote(k), safe="-_.~"), quote(unquote(v), safe="-_.~")) for k, _, v in pairs
+    )
+    return "&".join(f"{k}={v}" for k, v in encoded)
 
 
 StreamHandler = Callable[["ServerConnection", int, dict[str, str]], Awaitable[None]]
