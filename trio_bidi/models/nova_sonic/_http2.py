@@ -21,13 +21,22 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-import attrs
 import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
 import trio
+
+from ._http2_events import (
+    BodyData,
+    BodyEnd,
+    ConnectionTerminated,
+    Http2Error,
+    ResponseEvent,
+    ResponseHeaders,
+    StreamReset,
+)
 
 __all__ = [
     "BodyData",
@@ -46,49 +55,6 @@ RECEIVE_WINDOW: Final = 8 * 1024 * 1024
 _READ_SIZE: Final = 65536
 _MAX_BUFFERED: Final = 1024 * 1024
 _WRITE_TIMEOUT_S: Final = 10.0
-
-
-class Http2Error(Exception):
-    """The HTTP/2 connection failed (transport broken, protocol error, refused ALPN)."""
-
-
-@attrs.frozen
-class ResponseHeaders:
-    """The response's status and headers (lower-case names)."""
-
-    status: int
-    headers: dict[str, str]
-
-
-@attrs.frozen
-class BodyData:
-    """Response body bytes; acknowledge ``flow_length`` once consumed."""
-
-    data: bytes
-    flow_length: int
-
-
-@attrs.frozen
-class BodyEnd:
-    """The peer ended the response body (END_STREAM)."""
-
-
-@attrs.frozen
-class StreamReset:
-    """The peer reset the request stream."""
-
-    error_code: int
-
-
-@attrs.frozen
-class ConnectionTerminated:
-    """The peer sent GOAWAY."""
-
-    error_code: int
-    additional_data: bytes | None
-
-
-ResponseEvent = ResponseHeaders | BodyData | BodyEnd | StreamReset | ConnectionTerminated
 
 
 class Http2Client:

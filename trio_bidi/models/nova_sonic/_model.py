@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import trio
@@ -25,11 +25,10 @@ from ._config import (
     resolve_provider_config,
 )
 from ._eventstream import EventStreamDecoder, EventStreamError
-from ._http2 import (
+from ._http2_events import (
     BodyData,
     BodyEnd,
     ConnectionTerminated,
-    Http2Client,
     Http2Error,
     ResponseEvent,
     ResponseHeaders,
@@ -37,6 +36,9 @@ from ._http2 import (
 )
 from ._protocol import NovaSonicProtocol
 from ._sigv4 import ChunkSigner, Credentials, sign_request
+
+if TYPE_CHECKING:
+    from ._http2 import Http2Client
 
 __all__ = ["BidiNovaSonicModel", "NovaSonicConnection", "resolve_credentials"]
 
@@ -226,6 +228,12 @@ class NovaSonicConnection(ConnectionBase):
     async def _open(self) -> None:
         client = self._client
         credentials = await resolve_credentials(client)
+        try:
+            from ._http2 import Http2Client  # the optional dependency (h2)
+        except ImportError as exc:
+            raise BidiConfigurationError(
+                "Nova Sonic needs the h2 package: pip install 'trio-bidi[nova]'"
+            ) from exc
         url = f"{client.endpoint_url}{self._path}"
         signed = sign_request(
             url,
