@@ -12,6 +12,7 @@ import logging
 
 import pytest
 import trio
+import trio.testing
 
 from tests.fixtures.nova import assert_no_nova_violations, nova_model, validated_nova_emulator
 from trio_bidi.errors import (
@@ -385,3 +386,10 @@ async def test_missing_credentials_name_the_ways_to_provide_them(
     for way in ("AWS_ACCESS_KEY_ID", "~/.aws/credentials", "aws sso login", "boto_session"):
         assert way in message
     assert nova_emulator.sessions == []
+
+
+async def test_every_send_is_a_checkpoint(nova_emulator: NovaSonicEmulator) -> None:
+    async with nova_model(nova_emulator).connect() as connection:
+        for event in (audio_event(32), BidiTextInputEvent("hi"), audio_event(32)):
+            with trio.testing.assert_checkpoints():
+                await connection.send(event)
