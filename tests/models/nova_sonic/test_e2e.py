@@ -393,3 +393,20 @@ async def test_every_send_is_a_checkpoint(nova_emulator: NovaSonicEmulator) -> N
         for event in (audio_event(32), BidiTextInputEvent("hi"), audio_event(32)):
             with trio.testing.assert_checkpoints():
                 await connection.send(event)
+
+
+async def test_configured_from_the_environment_only(
+    nova_emulator: NovaSonicEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `trio-bidi chat --provider nova` and the official SDK rely on: credentials,
+    # endpoint and the CA (SSL_CERT_FILE) from the environment, nothing in code.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", nova_emulator.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", nova_emulator.secret_key)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", nova_emulator.endpoint_url)
+    monkeypatch.setenv("SSL_CERT_FILE", nova_emulator.ca_cert_pem_path)
+    async with BidiNovaSonicModel().connect() as connection:
+        await connection.send(BidiTextInputEvent("hello"))
+        events = await collect_until(connection, is_complete)
+    assert of_type(events, BidiResponseCompleteEvent)[0].stop_reason == "complete"
