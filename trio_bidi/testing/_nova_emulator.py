@@ -812,7 +812,8 @@ class NovaSonicEmulator:
             samples = np.frombuffer(reply.pcm[: len(reply.pcm) // 2 * 2], dtype="<i2")
             if reply.pcm_rate != rate:
                 resampler = StreamResampler(reply.pcm_rate, rate)
-                samples = np.concatenate([resampler.process(samples), resampler.flush()])
+                column = samples.reshape(-1, 1)
+                samples = np.concatenate([resampler.process(column), resampler.flush()]).ravel()
         else:
             count = rate * reply.audio_ms // 1000
             t = np.arange(count) / rate
