@@ -79,27 +79,29 @@ async def test_session_time_limit_expires_like_the_service() -> None:
 
 
 async def test_order_violations_are_reported() -> None:
-    async with validated_nova_emulator() as emulator:
-        async with nova_model(emulator).connect() as connection:
-            prompt = connection.protocol.prompt_name
-            # A text block with an audio frame inside it: what the service forbids.
-            connection._queue_events(
-                [
-                    {
-                        "event": {
-                            "contentStart": {
-                                "promptName": prompt,
-                                "contentName": "bad-text",
-                                "type": "TEXT",
-                                "interactive": True,
-                                "role": "USER",
-                                "textInputConfiguration": {"mediaType": "text/plain"},
-                            }
+    async with (
+        validated_nova_emulator() as emulator,
+        nova_model(emulator).connect() as connection,
+    ):
+        prompt = connection.protocol.prompt_name
+        # A text block with an audio frame inside it: what the service forbids.
+        connection._queue_events(
+            [
+                {
+                    "event": {
+                        "contentStart": {
+                            "promptName": prompt,
+                            "contentName": "bad-text",
+                            "type": "TEXT",
+                            "interactive": True,
+                            "role": "USER",
+                            "textInputConfiguration": {"mediaType": "text/plain"},
                         }
-                    },
-                ]
-            )
-            await connection.send(audio_event(20))
-            with trio.fail_after(5):
-                await emulator.wait_for_client_message("audioInput")
+                    }
+                },
+            ]
+        )
+        await connection.send(audio_event(20))
+        with trio.fail_after(5):
+            await emulator.wait_for_client_message("audioInput")
     assert any("audio frame inside an open text" in v for v in emulator.violations)
