@@ -14,7 +14,12 @@ from urllib.parse import quote
 
 import trio
 
-from ...errors import BidiConfigurationError, BidiConnectionError, BidiProtocolError
+from ...errors import (
+    BidiConfigurationError,
+    BidiConnectionError,
+    BidiModelTimeoutError,
+    BidiProtocolError,
+)
 from ...types import Message, ToolSpec
 from .._base import ConnectionBase, Emit, SendableEvent
 from . import _wire
@@ -34,7 +39,7 @@ from ._http2_events import (
     ResponseHeaders,
     StreamReset,
 )
-from ._protocol import NovaSonicProtocol
+from ._protocol import Ending, NovaSonicProtocol
 from ._sigv4 import ChunkSigner, Credentials, sign_request
 
 if TYPE_CHECKING:
@@ -383,10 +388,10 @@ class NovaSonicConnection(ConnectionBase):
         # Consumed (the consumer took the events): reopen the receive window.
         self._http.acknowledge(item.flow_length)
 
-    def _end_with(self, ending: Any) -> None:
+    def _end_with(self, ending: Ending) -> None:
         error = ending.error()
-        if ending.recoverable:
-            self.expire_now(error)
+        if isinstance(error, BidiModelTimeoutError):
+            self.expire_now(error)  # receive() raises it; the agent restarts
             return
         raise error
 
