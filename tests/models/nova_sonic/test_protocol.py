@@ -537,3 +537,13 @@ def test_encoded_client_events_pass_the_schema() -> None:
     event = proto.send(BidiAudioInputEvent(base64.b64encode(b"\0\0").decode(), "pcm", 16000, 1))[0]
     assert schema_problems(event) == []
     assert schema_problems(ev("audioInput", promptName="p", contentName="c", content="x", extra=1))
+
+
+@pytest.mark.parametrize("separator", [b'{"bytes":"', b'{"bytes": "', b'{ "bytes" : "'])
+def test_payload_shapes_decode_alike(separator: bytes) -> None:
+    event = ev("textOutput", content="???>>>" * 20, role="ASSISTANT")
+    encoded = base64.b64encode(json.dumps(event).encode())
+    assert b"/" in encoded
+    for body in (encoded, encoded.replace(b"/", b"\\/")):  # JSON may escape the slash
+        payload = separator + body + b'"}'
+        assert decode_output(Message({":message-type": "event"}, payload)) == event
