@@ -12,7 +12,10 @@
 #
 # Usage (needs pulseaudio, pulseaudio-utils, libasound2-plugins; see .ci/run):
 #   eval "$(scripts/virtual_audio.sh start)"   # idempotent; prints the two exports below
-#   scripts/virtual_audio.sh stop
+#   scripts/virtual_audio.sh stop              # returns once the daemon has exited
+#
+# TRIO_BIDI_AUDIO_DIR (default /tmp/trio-bidi-audio) holds the socket, the configuration
+# and the log: a directory of its own gives a daemon of its own (the tests use one).
 #
 # The exports (PULSE_SERVER, ALSA_CONFIG_PATH) must be in the environment before
 # PortAudio initialises (before `import sounddevice`).
@@ -26,9 +29,29 @@ server=unix:$socket
 ctl() { pactl --server="$server" "$@"; }
 running() { ctl info >/dev/null 2>&1; }
 
+# The daemon's pid, if it is ours and alive (its command line names our socket).
+daemon_pid() {
+    local pid
+    pid=$(cat "$dir/runtime/pulse/pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "socket=$socket" &&
+        echo "$pid"
+}
+
 case "${1:-start}" in
 stop)
-    if running; then ctl exit; fi
+    # Ask the daemon to exit, wait until it has (5 s at most), then make sure.
+    pid=$(daemon_pid) || pid=
+    if running; then ctl exit || true; fi
+    if [ -n "$pid" ]; then
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if daemon_pid >/dev/null; then
+            echo "$0: pulseaudio (pid $pid) did not exit; killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
     exit 0
     ;;
 start) ;;
