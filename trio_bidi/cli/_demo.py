@@ -507,6 +507,13 @@ def run_demo(args: argparse.Namespace, out: IO[str]) -> int:
         raise BidiConfigurationError(f"--speed must be a positive number, got {args.speed}")
     if args.wav:
         wav_path = Path(args.wav)
+        try:  # fail now, not after the conversation
+            with wav_path.open("ab"):
+                pass
+        except OSError as exc:
+            raise BidiConfigurationError(
+                f"cannot write the WAV file {args.wav}: {exc.strerror or exc}"
+            ) from exc
     else:
         fd, name = tempfile.mkstemp(prefix="trio-bidi-demo-", suffix=".wav")
         os.close(fd)
