@@ -319,3 +319,32 @@ async def test_bad_audio_is_rejected_precisely(sd: ModuleType) -> None:
             await speaker.start(agent)
     finally:
         await speaker.stop()
+
+
+async def test_strands_configuration_keys_open_the_devices(sd: ModuleType) -> None:
+    agent = RecordingHandle(input_rate=16000, output_rate=24000)
+    names = [device["name"] for device in sd.query_devices()]
+    audio = BidiAudioIO(
+        input_device_index=names.index("vmic"),
+        output_device_index=names.index("vspeaker"),
+        input_frames_per_buffer=160,
+        output_frames_per_buffer=480,
+        input_buffer_size=5,  # 5 blocks of 160 frames: 50 ms at 16 kHz
+        output_buffer_size=50,
+    )
+    mic, speaker = audio.input(), audio.output()
+    await mic.start(agent)
+    await speaker.start(agent)
+    try:
+        assert mic._stream.blocksize == 160
+        assert speaker._stream.blocksize == 480
+        assert mic._stream.device == names.index("vmic")
+        assert speaker._stream.device == names.index("vspeaker")
+        await trio.sleep(0.5)  # nobody reads: the 50 ms buffer overflows
+        stats = audio.statistics()
+        assert stats.input_rate == 16000
+        assert stats.input_buffered_ms <= 50
+        assert stats.input_dropped_ms > 200
+    finally:
+        await mic.stop()
+        await speaker.stop()
