@@ -1,8 +1,8 @@
 """``trio-bidi demo``: a whole conversation through the real stack, against a local emulator.
 
-The "model" is :class:`~trio_bidi.testing.OpenAIRealtimeEmulator`, the project's loopback
+The "model" is `OpenAIRealtimeEmulator`, the project's loopback
 emulator of the OpenAI Realtime service, scripted for this conversation. Everything on the
-client side is the real thing: :class:`~trio_bidi.BidiAgent` with real tools, the OpenAI
+client side is the real thing: [`BidiAgent`][trio_bidi.BidiAgent] with real tools, the OpenAI
 Realtime provider speaking the wire protocol over a real WebSocket on 127.0.0.1. The
 conversation:
 
@@ -151,11 +151,11 @@ class _Segment:
 class SimulatedSpeaker:
     """A speaker that plays the assistant's audio in real time, on Trio's clock.
 
-    A :class:`~trio_bidi.io.BidiOutput` standing in for a sound card: audio plays from
+    A [`BidiOutput`][trio_bidi.io.BidiOutput] standing in for a sound card: audio plays from
     the moment it arrives (after what is queued), at ``speed`` times real time. An
     interruption stops it at once; it reports to the agent how much of the interrupted
-    response was played, exactly as :class:`~trio_bidi.io.BidiAudioOutput` does with a
-    device. What was played is kept for :meth:`assistant_track`.
+    response was played, exactly as [`BidiAudioOutput`][trio_bidi.io.BidiAudioOutput] does with a
+    device. What was played is kept for `assistant_track`.
 
     Args:
         speed: Playback speed (1: real time).
@@ -359,7 +359,7 @@ async def run_demo_conversation(
         out: Where the transcript is printed.
         wav_path: Where the WAV goes.
         speed: Speed of the simulated speaker and the user's voice (1: real time).
-        emulator: A running :class:`~trio_bidi.testing.OpenAIRealtimeEmulator` to use
+        emulator: A running `OpenAIRealtimeEmulator` to use
             (tests pass one that validates every message); default: a new one. The demo
             sets its ``transcribe`` and ``reply_text`` and queues its replies.
         timeout_s: Fail if the conversation takes longer.

@@ -1,6 +1,6 @@
 """Synthesized speech for the demo: espeak-ng when it is installed, tones otherwise.
 
-[`espeak_voice`][trio_bidi.cli._voices.espeak_voice] runs ``espeak-ng`` in a subprocess to
+`espeak_voice` runs ``espeak-ng`` in a subprocess to
 write a WAV file, reads it with the ``wave`` module and resamples it (numpy, the same
 streaming resampler the audio IO uses) to the rate asked for. It is blocking: call it from
 a worker thread (``trio.to_thread.run_sync``) in async code.

@@ -1,7 +1,7 @@
 """Microphone and speaker IO on PortAudio (through ``sounddevice``).
 
-:class:`BidiAudioIO` makes an input (the microphone) and an output (the speaker) for
-``BidiAgent.run``::
+[`BidiAudioIO`][trio_bidi.io.BidiAudioIO] makes an input (the microphone) and an output
+(the speaker) for ``BidiAgent.run``::
 
     audio = BidiAudioIO()
     await agent.run(inputs=[audio.input()], outputs=[audio.output()])
@@ -345,10 +345,11 @@ def _either(direction: str, ms: int | None, blocks: int | None, default_ms: int)
 
 
 class BidiAudioInput:
-    """The microphone: ``await mic()`` returns the next :class:`BidiAudioInputEvent`.
+    """The microphone: ``await mic()`` returns the next audio input event.
 
-    Made by :meth:`BidiAudioIO.input`; ``start(agent)`` opens the device at the model's
-    input format, ``stop()`` closes it.
+    The events are [`BidiAudioInputEvent`][trio_bidi.events.BidiAudioInputEvent]s. Made by
+    [`BidiAudioIO.input`][trio_bidi.io.BidiAudioIO.input]; ``start(agent)`` opens the
+    device at the model's input format, ``stop()`` closes it.
     """
 
     def __init__(self, io: BidiAudioIO) -> None:
@@ -556,16 +557,18 @@ async def _close_in_thread(stream: Any, what: str) -> None:
 class BidiAudioOutput:
     """The speaker: ``await speaker(event)`` plays the model's audio.
 
-    Made by :meth:`BidiAudioIO.output`. It reacts to:
+    Made by [`BidiAudioIO.output`][trio_bidi.io.BidiAudioIO.output]. It reacts to:
 
-    - :class:`BidiAudioStreamEvent`: queued for playback (resampled and remixed to the
-      device's format).
-    - :class:`BidiResponseStartEvent`: a new response starts; played audio is counted
-      from here (after what is still queued from the previous one).
-    - :class:`BidiInterruptionEvent`: the queue is cleared, so the device plays silence
-      from its next callback, and ``agent.report_playback(ms)`` reports how much of the
-      current response was played.
-    - :class:`BidiResponseCompleteEvent`: the resampler's tail is queued.
+    - [`BidiAudioStreamEvent`][trio_bidi.events.BidiAudioStreamEvent]: queued for
+      playback (resampled and remixed to the device's format).
+    - [`BidiResponseStartEvent`][trio_bidi.events.BidiResponseStartEvent]: a new response
+      starts; played audio is counted from here (after what is still queued from the
+      previous one).
+    - [`BidiInterruptionEvent`][trio_bidi.events.BidiInterruptionEvent]: the queue is
+      cleared, so the device plays silence from its next callback, and
+      ``agent.report_playback(ms)`` reports how much of the current response was played.
+    - [`BidiResponseCompleteEvent`][trio_bidi.events.BidiResponseCompleteEvent]: the
+      resampler's tail is queued.
 
     A connection restart changes nothing here: queued audio keeps playing.
     """

@@ -31,7 +31,7 @@ __all__ = ["AgentHandle", "BidiInput", "BidiInputEnded", "BidiOutput"]
 class BidiInputEnded(EOFError):
     """Raised by an input's ``__call__`` when its source has ended; no more events will come.
 
-    A subclass of :class:`EOFError`, so code that already catches ``EOFError`` (as Strands
+    A subclass of `EOFError`, so code that already catches ``EOFError`` (as Strands
     programs do around a prompt's Ctrl-D) keeps working. Every call after the end raises a
     new one.
     """
