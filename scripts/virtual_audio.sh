@@ -16,12 +16,16 @@
 #
 # TRIO_BIDI_AUDIO_DIR (default /tmp/trio-bidi-audio) holds the socket, the configuration
 # and the log: a directory of its own gives a daemon of its own (the tests use one).
+# TRIO_BIDI_AUDIO_EXIT_IDLE (default -1, never): the daemon exits by itself after that
+# many seconds without a client (the tests keep one connected while they run).
 #
 # The exports (PULSE_SERVER, ALSA_CONFIG_PATH) must be in the environment before
 # PortAudio initialises (before `import sounddevice`).
 set -euo pipefail
 
 dir=${TRIO_BIDI_AUDIO_DIR:-/tmp/trio-bidi-audio}
+# Seconds without a client before the daemon exits by itself (-1: never).
+exit_idle=${TRIO_BIDI_AUDIO_EXIT_IDLE:--1}
 rate=${TRIO_BIDI_AUDIO_RATE:-24000}
 socket=$dir/pulse/native
 server=unix:$socket
@@ -86,7 +90,7 @@ if ! running; then
     chmod 700 "$dir/runtime"
     # -n: no default.pa, so no hardware, udev, dbus or idle-suspend modules. A runtime
     # directory of its own (pid file), so a desktop's sound server does not stop it.
-    XDG_RUNTIME_DIR="$dir/runtime" pulseaudio -n -D --exit-idle-time=-1 --disable-shm=yes \
+    XDG_RUNTIME_DIR="$dir/runtime" pulseaudio -n -D --exit-idle-time="$exit_idle" --disable-shm=yes \
         --log-target="file:$dir/pulseaudio.log" \
         -L "module-native-protocol-unix auth-anonymous=1 socket=$socket" </dev/null >/dev/null 2>&1 || true
     for _ in $(seq 50); do

@@ -56,18 +56,25 @@ def pulseaudio_pids(directory: Path) -> set[int]:
 
 
 @contextlib.contextmanager
-def virtual_devices(directory: Path) -> Iterator[dict[str, str]]:
+def virtual_devices(directory: Path, *, exit_idle_s: int = 10) -> Iterator[dict[str, str]]:
     """Run a private PulseAudio daemon with the virtual devices in ``directory``.
 
     Yields the environment PortAudio needs (``PULSE_SERVER``, ``ALSA_CONFIG_PATH``). On
-    exit the daemon is stopped, and this waits until it has exited.
+    exit the daemon is stopped, and this waits until it has exited. Should this process
+    die without cleaning up (a crash in PortAudio, SIGKILL), the daemon still goes: a
+    keeper client holds it while this process lives, and it exits by itself
+    ``exit_idle_s`` seconds after its last client left.
 
     Raises:
         DevicesUnavailable: pulseaudio is missing or did not start.
     """
     if not shutil.which("pulseaudio") or not shutil.which("pactl"):
         raise DevicesUnavailable("pulseaudio is not installed (see .ci/run for the packages)")
-    env = {**os.environ, "TRIO_BIDI_AUDIO_DIR": str(directory)}
+    env = {
+        **os.environ,
+        "TRIO_BIDI_AUDIO_DIR": str(directory),
+        "TRIO_BIDI_AUDIO_EXIT_IDLE": str(exit_idle_s),
+    }
 
     def script(command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -79,6 +86,7 @@ def virtual_devices(directory: Path) -> Iterator[dict[str, str]]:
             env=env,
         )
 
+    keeper: subprocess.Popen[bytes] | None = None
     try:
         result = script("start")
         if result.returncode:
@@ -88,11 +96,30 @@ def virtual_devices(directory: Path) -> Iterator[dict[str, str]]:
             if line.startswith("export ") and "=" in line:
                 name, value = line.removeprefix("export ").split("=", 1)
                 exports[name] = value
+        # A client connected for as long as this process keeps the pipe open: when the
+        # pipe closes (on exit, or when this process dies), the client goes.
+        keeper = subprocess.Popen(
+            [
+                "bash",
+                "-c",
+                'pactl --server="$1" subscribe >/dev/null 2>&1 & client=$!; '
+                'cat >/dev/null; kill "$client" 2>/dev/null; wait',
+                "keeper",
+                exports["PULSE_SERVER"],
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         yield exports
     finally:
         stopped = script("stop")
         if stopped.returncode:
             print(f"\n{SCRIPT.name} stop failed: {stopped.stderr.strip()}", file=sys.stderr)
+        if keeper is not None:
+            assert keeper.stdin is not None
+            keeper.stdin.close()
+            keeper.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
