@@ -78,9 +78,9 @@ def import_sounddevice() -> types.ModuleType:
         import sounddevice  # lazily: PortAudio may be missing
     except (ImportError, OSError) as exc:
         raise BidiConfigurationError(
-            "audio IO needs the sounddevice package and the PortAudio library "
-            "(pip install 'trio-bidi[audio]'; on Debian/Ubuntu: apt-get install libportaudio2): "
-            f"{exc}"
+            "audio IO needs the sounddevice package and the PortAudio library (install "
+            "trio_bidi with its audio extra: from a clone, python -m pip install '.[audio]'; "
+            f"on Debian/Ubuntu: apt-get install libportaudio2): {exc}"
         ) from exc
     module: types.ModuleType = sounddevice
     return module
