@@ -144,8 +144,15 @@ async def test_spoken_words_reach_the_model(
             outdata[len(chunk) :] = 0
             position += frames
 
+        # A large latency for the feed: on a loaded machine an underflow here would put
+        # gaps into the speech that have nothing to do with the microphone under test.
         with sd.OutputStream(
-            device="vmic_feed", samplerate=16000, channels=1, dtype="int16", callback=feed
+            device="vmic_feed",
+            samplerate=16000,
+            channels=1,
+            dtype="int16",
+            callback=feed,
+            latency="high",
         ):
             with trio.fail_after(10):
                 heard_ms = 0.0
