@@ -323,3 +323,17 @@ async def test_input_prompt_is_not_printed_on_a_pipe(pipe: tuple[int, int]) -> N
 def test_input_prompt_must_be_text() -> None:
     with pytest.raises(BidiConfigurationError, match="input_prompt"):
         BidiTextIO(input_prompt=3)  # type: ignore[arg-type]
+
+
+async def test_ctrl_d_on_a_terminal_ends_the_input() -> None:
+    controller, terminal = os.openpty()  # a real terminal, in canonical (line) mode
+    try:
+        text_input = BidiTextIO(stdin=terminal).input()
+        os.write(controller, b"hello\n")
+        assert (await text_input()).text == "hello"
+        os.write(controller, b"\x04")  # Ctrl-D at the start of a line
+        with trio.fail_after(5), pytest.raises(BidiInputEnded):
+            await text_input()
+    finally:
+        os.close(controller)
+        os.close(terminal)
