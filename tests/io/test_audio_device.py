@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -355,3 +356,46 @@ async def test_strands_configuration_keys_open_the_devices(sd: ModuleType) -> No
     finally:
         await mic.stop()
         await speaker.stop()
+
+
+async def test_portaudio_calls_run_off_the_trio_thread(
+    sd: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trio_thread = threading.current_thread()
+    calls: list[tuple[str, threading.Thread]] = []
+
+    def recorded(stream_class: type) -> type:
+        class Recorded(stream_class):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                calls.append((f"{stream_class.__name__}()", threading.current_thread()))
+                super().__init__(*args, **kwargs)
+
+            def start(self) -> None:
+                calls.append(("start", threading.current_thread()))
+                super().start()
+
+            def abort(self, ignore_errors: bool = True) -> None:
+                calls.append(("abort", threading.current_thread()))
+                super().abort(ignore_errors)
+
+            def close(self, ignore_errors: bool = True) -> None:
+                calls.append(("close", threading.current_thread()))
+                super().close(ignore_errors)
+
+        return Recorded
+
+    monkeypatch.setattr(sd, "InputStream", recorded(sd.InputStream))
+    monkeypatch.setattr(sd, "OutputStream", recorded(sd.OutputStream))
+    agent = RecordingHandle()
+    audio = BidiAudioIO(input_device="vmic", output_device="vspeaker")
+    mic, speaker = audio.input(), audio.output()
+    await mic.start(agent)
+    await speaker.start(agent)
+    await mic.stop()
+    await speaker.stop()
+    names = [name for name, _thread in calls]
+    assert names == [
+        *("InputStream()", "start", "OutputStream()", "start"),
+        *("abort", "close", "abort", "close"),
+    ]
+    assert all(thread is not trio_thread for _name, thread in calls)
