@@ -118,9 +118,9 @@ class BidiTextIO:
         if self._input is None:
             stdin = self._stdin if self._stdin is not None else sys.stdin
             fd = stdin if isinstance(stdin, int) else stdin.fileno()
-            prompt = self.output() if self.input_prompt else None
+            prompter = self.output() if self.input_prompt else None
             self._input = BidiTextInput(
-                fd, self.max_line_chars, prompt=self.input_prompt, prompter=prompt
+                fd, self.max_line_chars, prompt=self.input_prompt, prompter=prompter
             )
         return self._input
 
