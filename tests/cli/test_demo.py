@@ -135,9 +135,14 @@ async def test_demo_conversation_end_to_end(tmp_path: Path, speech: bool) -> Non
         # Three 0.6 s replies plus the story up to the barge-in; never the whole 6 s story.
         assert assistant_s == pytest.approx(3 * 0.6 + played_ms / 1000, abs=0.02)
     # The assistant is silent from shortly after the user starts speaking until it
-    # answers, which it can only do once the 0.8 s of voice and 0.5 s of silence are over.
+    # answers, which it can only do once the voice (0.8 s of buzz, or about 2.8 s of
+    # speech, whose first syllable may be too quiet for the VAD) and 0.5 s of silence are
+    # over.
+    voice_s = user_s if speech else 0.8
     voice_start = int(np.argmax(np.abs(samples[:, 0]) > 100))
-    after = samples[voice_start + RATE // 2 : voice_start + int(1.2 * RATE), 1]
+    quiet_from = voice_start + int((1.0 if speech else 0.5) * RATE)
+    after = samples[quiet_from : voice_start + int((voice_s + 0.4) * RATE), 1]
+    assert len(after) > RATE // 2
     assert np.abs(after).max() == 0
 
 
