@@ -13,17 +13,28 @@ nox.options.error_on_missing_interpreters = True
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
+def all_extras() -> list[str]:
+    """Every optional-dependency extra pyproject.toml declares (read at run time)."""
+    return sorted(PYPROJECT["project"].get("optional-dependencies", {}))
+
+
 def install_groups(session: nox.Session, *groups: str) -> None:
+    """Install the package (editable, with every extra) and the dependency groups."""
     requirements: list[str] = []
     for group in groups:
         requirements.extend(nox.project.dependency_groups(PYPROJECT, group))
+    extras = ",".join(all_extras())
     session.install("--upgrade", "pip")
-    session.install("-e", ".[audio]", *requirements)
+    session.install("-e", f".[{extras}]" if extras else ".", *requirements)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pytest, hypothesis, loopback emulators, virtual audio device)."""
+    """Run the test suite (pytest, hypothesis, loopback emulators, virtual audio device).
+
+    The package is installed with every extra in pyproject.toml, so a suite that needs a
+    new extra's dependencies gets them without a change here.
+    """
     install_groups(session, "test")
     session.run("pytest", *session.posargs)
 

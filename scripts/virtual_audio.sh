@@ -12,13 +12,20 @@
 #
 # Usage (needs pulseaudio, pulseaudio-utils, libasound2-plugins; see .ci/run):
 #   eval "$(scripts/virtual_audio.sh start)"   # idempotent; prints the two exports below
-#   scripts/virtual_audio.sh stop
+#   scripts/virtual_audio.sh stop              # returns once the daemon has exited
+#
+# TRIO_BIDI_AUDIO_DIR (default /tmp/trio-bidi-audio) holds the socket, the configuration
+# and the log: a directory of its own gives a daemon of its own (the tests use one).
+# TRIO_BIDI_AUDIO_EXIT_IDLE (default -1, never): the daemon exits by itself after that
+# many seconds without a client (the tests keep one connected while they run).
 #
 # The exports (PULSE_SERVER, ALSA_CONFIG_PATH) must be in the environment before
 # PortAudio initialises (before `import sounddevice`).
 set -euo pipefail
 
 dir=${TRIO_BIDI_AUDIO_DIR:-/tmp/trio-bidi-audio}
+# Seconds without a client before the daemon exits by itself (-1: never).
+exit_idle=${TRIO_BIDI_AUDIO_EXIT_IDLE:--1}
 rate=${TRIO_BIDI_AUDIO_RATE:-24000}
 socket=$dir/pulse/native
 server=unix:$socket
@@ -26,9 +33,29 @@ server=unix:$socket
 ctl() { pactl --server="$server" "$@"; }
 running() { ctl info >/dev/null 2>&1; }
 
+# The daemon's pid, if it is ours and alive (its command line names our socket).
+daemon_pid() {
+    local pid
+    pid=$(cat "$dir/runtime/pulse/pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "socket=$socket" &&
+        echo "$pid"
+}
+
 case "${1:-start}" in
 stop)
-    if running; then ctl exit; fi
+    # Ask the daemon to exit, wait until it has (5 s at most), then make sure.
+    pid=$(daemon_pid) || pid=
+    if running; then ctl exit || true; fi
+    if [ -n "$pid" ]; then
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if daemon_pid >/dev/null; then
+            echo "$0: pulseaudio (pid $pid) did not exit; killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
     exit 0
     ;;
 start) ;;
@@ -63,7 +90,7 @@ if ! running; then
     chmod 700 "$dir/runtime"
     # -n: no default.pa, so no hardware, udev, dbus or idle-suspend modules. A runtime
     # directory of its own (pid file), so a desktop's sound server does not stop it.
-    XDG_RUNTIME_DIR="$dir/runtime" pulseaudio -n -D --exit-idle-time=-1 --disable-shm=yes \
+    XDG_RUNTIME_DIR="$dir/runtime" pulseaudio -n -D --exit-idle-time="$exit_idle" --disable-shm=yes \
         --log-target="file:$dir/pulseaudio.log" \
         -L "module-native-protocol-unix auth-anonymous=1 socket=$socket" </dev/null >/dev/null 2>&1 || true
     for _ in $(seq 50); do

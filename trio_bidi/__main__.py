@@ -1,4 +1,4 @@
-"""``python -m trio_bidi``: the ``trio-bidi`` command (see :mod:`trio_bidi.cli`)."""
+"""``python -m trio_bidi``: the ``trio-bidi`` command (see `trio_bidi.cli`)."""
 
 from .cli import main
 

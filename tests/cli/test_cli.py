@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import trio
 
+import trio_bidi
 from tests.fixtures.gemini import assert_no_violations as assert_no_gemini_violations
 from tests.fixtures.gemini import validated_gemini_emulator
 from tests.fixtures.openai import assert_no_openai_violations, validated_openai_emulator
 from trio_bidi.cli import main
+from trio_bidi.cli._devices import format_devices
 from trio_bidi.cli._tools import calculate, current_time, evaluate
 from trio_bidi.testing import FunctionCallReply
 
@@ -183,3 +185,65 @@ async def test_chat_text_with_gemini_against_its_emulator() -> None:
     setup = next(m["setup"] for m in messages if "setup" in m)
     voice = setup["generationConfig"]["speechConfig"]["voiceConfig"]
     assert voice == {"prebuiltVoiceConfig": {"voiceName": "Puck"}}
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"trio-bidi {trio_bidi.__version__}\n"
+
+
+def test_chat_help_explains_provider_and_voice(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["chat", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    provider = shown[shown.index("--provider {gemini,openai} ") :]
+    assert provider.startswith("--provider {gemini,openai} the realtime service: openai")
+    voice = shown[shown.index("--voice VOICE ") :]
+    assert "'alloy' or 'marin' with openai, 'Puck' or 'Kore' with gemini" in voice
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/x.wav", "/"])
+def test_demo_with_an_unwritable_wav_fails_in_one_line(path: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "trio_bidi", "demo", "--wav", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_source_env(),
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"trio-bidi: error: cannot write the WAV file {path}: ")
+
+
+def test_devices_without_devices_says_what_to_install() -> None:
+    shown = format_devices([], [], -1, -1)
+    assert shown.startswith("No audio devices found")
+    assert "apt-get install pulseaudio libasound2-plugins" in shown
+    assert "scripts/" not in shown  # exists only in a clone of the project
+    assert "trio-bidi chat --text" in shown
+
+
+def test_devices_table() -> None:
+    devices = [
+        {"name": "mic", "hostapi": 0, "max_input_channels": 1, "max_output_channels": 0,
+         "default_samplerate": 48000.0},
+        {"name": "speaker", "hostapi": 0, "max_input_channels": 0, "max_output_channels": 2,
+         "default_samplerate": 44100.0},
+    ]  # fmt: skip
+    shown = format_devices(devices, [{"name": "ALSA"}], 0, 1).splitlines()
+    assert shown[0].split() == ["id", "name", "in", "out", "rate", "api", "default"]
+    assert shown[1].split() == ["0", "mic", "1", "0", "48000", "ALSA", "input"]
+    assert shown[2].split() == ["1", "speaker", "0", "2", "44100", "ALSA", "output"]
+
+
+def _source_env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parents[2])
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }

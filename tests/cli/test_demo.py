@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import trio
 
 from tests.fixtures.openai import assert_no_openai_violations, validated_openai_emulator
 from trio_bidi.cli._demo import RATE, SimulatedSpeaker, run_demo_conversation, synth_voice
+from trio_bidi.cli._voices import USER, espeak_available, espeak_voice
 from trio_bidi.errors import BidiAudioFormatError
 from trio_bidi.events import (
     BidiAudioStreamEvent,
@@ -24,6 +26,13 @@ from trio_bidi.events import (
 )
 
 SPEED = 2.0
+
+
+def require_espeak() -> None:
+    if not espeak_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("espeak-ng is required under CI=true (.ci/run installs it)")
+        pytest.skip("espeak-ng is not installed")
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -36,12 +45,15 @@ def sounding_seconds(channel: np.ndarray) -> float:
     return float(np.count_nonzero(channel)) / RATE
 
 
-async def test_demo_conversation_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("speech", [False, True], ids=["tones", "espeak"])
+async def test_demo_conversation_end_to_end(tmp_path: Path, speech: bool) -> None:
+    if speech:
+        require_espeak()
     out = io.StringIO()
     wav_path = tmp_path / "demo.wav"
     async with validated_openai_emulator() as emulator:
         result = await run_demo_conversation(
-            out, wav_path=wav_path, speed=SPEED, emulator=emulator, timeout_s=30
+            out, wav_path=wav_path, speed=SPEED, emulator=emulator, timeout_s=30, speech=speech
         )
     assert_no_openai_violations(emulator)  # every client message matched the official types
     text = out.getvalue()
@@ -52,6 +64,12 @@ async def test_demo_conversation_end_to_end(tmp_path: Path) -> None:
     assert "local emulator of the OpenAI Realtime API at ws://127.0.0.1:" in words
     assert "export OPENAI_API_KEY=" in text
     assert "trio-bidi chat --provider openai" in text
+    # It says which voices it used.
+    assert result.speech is speech
+    if speech:
+        assert "[demo] Voices: synthesized speech (espeak-ng)" in text
+    else:
+        assert "[demo] Voices: tones (install espeak-ng" in text
 
     # The transcript, in order.
     expected_in_order = [
@@ -63,7 +81,7 @@ async def test_demo_conversation_end_to_end(tmp_path: Path) -> None:
         "Assistant: Once upon a time",
         "[interrupted: the user spoke]",
         "ms of the story when the user",
-        "You: Sorry to interrupt: what time is it right now?",
+        "You: Sorry to interrupt, what time is it right now?",
         '[tool call] current_time({"timezone": "UTC"})',
         "[tool result] current_time success:",
         "[connection restart]",
@@ -104,13 +122,27 @@ async def test_demo_conversation_end_to_end(tmp_path: Path) -> None:
     assert result.wav_path == wav_path
     assert abs(len(samples) / RATE - result.wav_seconds) < 0.01
     user_s, assistant_s = sounding_seconds(samples[:, 0]), sounding_seconds(samples[:, 1])
-    assert user_s == pytest.approx(0.8, abs=0.02)  # the 0.8 s of synthesised voice
-    # Three 0.6 s replies plus the story up to the barge-in; never the whole 6 s story.
-    assert assistant_s == pytest.approx(3 * 0.6 + played_ms / 1000, abs=0.02)
+    if speech:
+        # The user's track is espeak-ng saying the question (about 2.8 s), not the buzz.
+        question = espeak_voice(
+            "Sorry to interrupt, what time is it right now?", rate=RATE, voice=USER
+        )
+        assert user_s == pytest.approx(np.count_nonzero(question) / RATE, abs=0.25)
+        assert user_s > 2
+        assert assistant_s > played_ms / 1000
+    else:
+        assert user_s == pytest.approx(0.8, abs=0.02)  # the 0.8 s of synthesised voice
+        # Three 0.6 s replies plus the story up to the barge-in; never the whole 6 s story.
+        assert assistant_s == pytest.approx(3 * 0.6 + played_ms / 1000, abs=0.02)
     # The assistant is silent from shortly after the user starts speaking until it
-    # answers, which it can only do once the 0.8 s of voice and 0.5 s of silence are over.
+    # answers, which it can only do once the voice (0.8 s of buzz, or about 2.8 s of
+    # speech, whose first syllable may be too quiet for the VAD) and 0.5 s of silence are
+    # over.
+    voice_s = user_s if speech else 0.8
     voice_start = int(np.argmax(np.abs(samples[:, 0]) > 100))
-    after = samples[voice_start + RATE // 2 : voice_start + int(1.2 * RATE), 1]
+    quiet_from = voice_start + int((1.0 if speech else 0.5) * RATE)
+    after = samples[quiet_from : voice_start + int((voice_s + 0.4) * RATE), 1]
+    assert len(after) > RATE // 2
     assert np.abs(after).max() == 0
 
 

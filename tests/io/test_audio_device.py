@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,8 +145,15 @@ async def test_spoken_words_reach_the_model(
             outdata[len(chunk) :] = 0
             position += frames
 
+        # A large latency for the feed: on a loaded machine an underflow here would put
+        # gaps into the speech that have nothing to do with the microphone under test.
         with sd.OutputStream(
-            device="vmic_feed", samplerate=16000, channels=1, dtype="int16", callback=feed
+            device="vmic_feed",
+            samplerate=16000,
+            channels=1,
+            dtype="int16",
+            callback=feed,
+            latency="high",
         ):
             with trio.fail_after(10):
                 heard_ms = 0.0
@@ -319,3 +327,75 @@ async def test_bad_audio_is_rejected_precisely(sd: ModuleType) -> None:
             await speaker.start(agent)
     finally:
         await speaker.stop()
+
+
+async def test_strands_configuration_keys_open_the_devices(sd: ModuleType) -> None:
+    agent = RecordingHandle(input_rate=16000, output_rate=24000)
+    names = [device["name"] for device in sd.query_devices()]
+    audio = BidiAudioIO(
+        input_device_index=names.index("vmic"),
+        output_device_index=names.index("vspeaker"),
+        input_frames_per_buffer=160,
+        output_frames_per_buffer=480,
+        input_buffer_size=5,  # 5 blocks of 160 frames: 50 ms at 16 kHz
+        output_buffer_size=50,
+    )
+    mic, speaker = audio.input(), audio.output()
+    await mic.start(agent)
+    await speaker.start(agent)
+    try:
+        assert mic._stream.blocksize == 160
+        assert speaker._stream.blocksize == 480
+        assert mic._stream.device == names.index("vmic")
+        assert speaker._stream.device == names.index("vspeaker")
+        await trio.sleep(0.5)  # nobody reads: the 50 ms buffer overflows
+        stats = audio.statistics()
+        assert stats.input_rate == 16000
+        assert stats.input_buffered_ms <= 50
+        assert stats.input_dropped_ms > 200
+    finally:
+        await mic.stop()
+        await speaker.stop()
+
+
+async def test_portaudio_calls_run_off_the_trio_thread(
+    sd: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trio_thread = threading.current_thread()
+    calls: list[tuple[str, threading.Thread]] = []
+
+    def recorded(stream_class: type) -> type:
+        class Recorded(stream_class):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                calls.append((f"{stream_class.__name__}()", threading.current_thread()))
+                super().__init__(*args, **kwargs)
+
+            def start(self) -> None:
+                calls.append(("start", threading.current_thread()))
+                super().start()
+
+            def abort(self, ignore_errors: bool = True) -> None:
+                calls.append(("abort", threading.current_thread()))
+                super().abort(ignore_errors)
+
+            def close(self, ignore_errors: bool = True) -> None:
+                calls.append(("close", threading.current_thread()))
+                super().close(ignore_errors)
+
+        return Recorded
+
+    monkeypatch.setattr(sd, "InputStream", recorded(sd.InputStream))
+    monkeypatch.setattr(sd, "OutputStream", recorded(sd.OutputStream))
+    agent = RecordingHandle()
+    audio = BidiAudioIO(input_device="vmic", output_device="vspeaker")
+    mic, speaker = audio.input(), audio.output()
+    await mic.start(agent)
+    await speaker.start(agent)
+    await mic.stop()
+    await speaker.stop()
+    names = [name for name, _thread in calls]
+    assert names == [
+        *("InputStream()", "start", "OutputStream()", "start"),
+        *("abort", "close", "abort", "close"),
+    ]
+    assert all(thread is not trio_thread for _name, thread in calls)

@@ -51,5 +51,5 @@ def test_devices_without_portaudio_devices_says_how_to_get_some(sd: ModuleType) 
     assert result.returncode == 0, result.stderr
     if not result.stdout.startswith("No audio devices found"):
         pytest.skip("this machine has audio devices of its own")
-    assert "No audio devices found" in result.stdout
-    assert "scripts/virtual_audio.sh" in result.stdout
+    assert "apt-get install pulseaudio" in result.stdout
+    assert "scripts/" not in result.stdout  # exists only in a clone of the project

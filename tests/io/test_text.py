@@ -32,7 +32,7 @@ from trio_bidi.events import (
     ToolResultEvent,
     ToolUseStreamEvent,
 )
-from trio_bidi.io import BidiInput, BidiOutput, BidiTextIO, TextUsage
+from trio_bidi.io import BidiInput, BidiInputEnded, BidiOutput, BidiTextIO, TextUsage
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ async def test_input_reads_lines_without_blocking_the_loop(pipe: tuple[int, int]
         got.append(await text_input())
         os.close(write_fd)
         got.append(await text_input())
-        with pytest.raises(EOFError):
+        with pytest.raises(BidiInputEnded):
             await text_input()
         nursery.cancel_scope.cancel()
     assert [e.text for e in got] == ["first line", "h\u00e9llo", "last without newline"]
@@ -111,14 +111,14 @@ async def test_input_from_a_regular_file(lines_file: int) -> None:
     text_input = BidiTextIO(stdin=lines_file).input()
     assert (await text_input()).text == "one"
     assert (await text_input()).text == "two"
-    with pytest.raises(EOFError):
+    with pytest.raises(BidiInputEnded):
         await text_input()
 
 
 async def test_input_from_dev_null_ends_at_once() -> None:
     fd = os.open(os.devnull, os.O_RDONLY)
     try:
-        with pytest.raises(EOFError):
+        with pytest.raises(BidiInputEnded):
             await BidiTextIO(stdin=fd).input()()
     finally:
         os.close(fd)
@@ -252,3 +252,88 @@ async def test_output_refuses_a_closed_stream() -> None:
     stream.close()
     with pytest.raises(BidiStateError, match="closed"):
         await output(final("user", "hi"))
+
+
+# --------------------------------------------------------------------------- end of input
+
+
+async def test_end_of_input_is_an_eoferror_raised_fresh_on_every_call(
+    pipe: tuple[int, int],
+) -> None:
+    read_fd, write_fd = pipe
+    text_input = BidiTextIO(stdin=read_fd).input()
+    os.write(write_fd, b"last words")
+    os.close(write_fd)
+    assert (await text_input()).text == "last words"
+    errors = []
+    for _ in range(3):
+        with pytest.raises(BidiInputEnded) as info:
+            await text_input()
+        errors.append(info.value)
+    # A subclass of EOFError, so Strands-style `except EOFError` still catches it.
+    assert all(isinstance(error, EOFError) for error in errors)
+    assert len({id(error) for error in errors}) == 3
+    assert all(len(list(_frames(error))) <= 2 for error in errors)
+
+
+def _frames(error: BaseException) -> Iterator[object]:
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+# --------------------------------------------------------------------------- input_prompt
+
+
+async def test_input_prompt_is_shown_before_each_line_on_a_terminal(
+    pipe: tuple[int, int],
+) -> None:
+    read_fd, write_fd = pipe
+    stream = io.StringIO()
+    text = BidiTextIO(stdin=read_fd, stdout=stream, live=True, input_prompt="> ")
+    text_input, output = text.input(), text.output()
+    with trio.move_on_after(0.02):
+        await text_input()
+    assert stream.getvalue() == "> "
+    # A line printed meanwhile goes above the prompt, which is drawn again below it.
+    await output(final("assistant", "Hello"))
+    assert stream.getvalue() == "> \r\x1b[KAssistant: Hello\n> "
+    os.write(write_fd, b"hi\n")
+    assert (await text_input()).text == "hi"
+    await output(final("assistant", "Hi!"))  # the prompt was answered: not redrawn
+    assert stream.getvalue().endswith("> Assistant: Hi!\n")
+    os.close(write_fd)
+    with pytest.raises(BidiInputEnded):
+        await text_input()
+
+
+async def test_input_prompt_is_not_printed_on_a_pipe(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+    stream = io.StringIO()
+    text = BidiTextIO(stdin=read_fd, stdout=stream, input_prompt="> ")
+    os.write(write_fd, b"one\n")
+    os.close(write_fd)
+    assert (await text.input()()).text == "one"
+    with pytest.raises(BidiInputEnded):
+        await text.input()()
+    assert stream.getvalue() == ""
+
+
+def test_input_prompt_must_be_text() -> None:
+    with pytest.raises(BidiConfigurationError, match="input_prompt"):
+        BidiTextIO(input_prompt=3)  # type: ignore[arg-type]
+
+
+async def test_ctrl_d_on_a_terminal_ends_the_input() -> None:
+    controller, terminal = os.openpty()  # a real terminal, in canonical (line) mode
+    try:
+        text_input = BidiTextIO(stdin=terminal).input()
+        os.write(controller, b"hello\n")
+        assert (await text_input()).text == "hello"
+        os.write(controller, b"\x04")  # Ctrl-D at the start of a line
+        with trio.fail_after(5), pytest.raises(BidiInputEnded):
+            await text_input()
+    finally:
+        os.close(controller)
+        os.close(terminal)

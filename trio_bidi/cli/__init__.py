@@ -13,6 +13,7 @@ tests and other programs.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import sys
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     chat = commands.add_parser(
@@ -51,9 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
             + ". Ctrl-C or end of input (Ctrl-D, text mode) ends the conversation."
         ),
     )
-    chat.add_argument("--provider", choices=sorted(_PROVIDERS), default="openai")
+    chat.add_argument(
+        "--provider",
+        choices=sorted(_PROVIDERS),
+        default="openai",
+        help="the realtime service: openai (OpenAI Realtime, the default) or gemini (Gemini Live)",
+    )
     chat.add_argument("--model", help="model id (default: the provider's default model)")
-    chat.add_argument("--voice", help="the assistant's voice, e.g. 'alloy' (OpenAI), 'Puck'")
+    chat.add_argument(
+        "--voice",
+        help="the assistant's voice: e.g. 'alloy' or 'marin' with openai, 'Puck' or 'Kore' "
+        "with gemini (default: the provider's default voice)",
+    )
     chat.add_argument("--system", help="system prompt (instructions for the model)")
     mode = chat.add_mutually_exclusive_group()
     mode.add_argument(
@@ -150,10 +163,12 @@ def main(
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())
             return 1
-        if all(isinstance(e, BidiError | BrokenPipeError | KeyboardInterrupt) for e in leaves):
+        if all(isinstance(e, BidiError | OSError | KeyboardInterrupt) for e in leaves):
+            # One line per error, no traceback (-vv logs the details).
             for error in leaves:
-                if isinstance(error, BidiError):
-                    err.write(f"trio-bidi: error: {error}\n")
+                if isinstance(error, BidiError | OSError):
+                    logger.debug("error=<%r> | the command failed", error, exc_info=error)
+                    err.write(f"trio-bidi: error: {_one_line(error)}\n")
             return 1
         raise
 
@@ -171,6 +186,20 @@ def _run(args: argparse.Namespace, out: IO[str]) -> int:
     from ._demo import run_demo
 
     return run_demo(args, out)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("trio-bidi")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        from .. import __version__
+
+        return __version__
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -1,8 +1,8 @@
 """``trio-bidi demo``: a whole conversation through the real stack, against a local emulator.
 
-The "model" is :class:`~trio_bidi.testing.OpenAIRealtimeEmulator`, the project's loopback
+The "model" is `OpenAIRealtimeEmulator`, the project's loopback
 emulator of the OpenAI Realtime service, scripted for this conversation. Everything on the
-client side is the real thing: :class:`~trio_bidi.BidiAgent` with real tools, the OpenAI
+client side is the real thing: [`BidiAgent`][trio_bidi.BidiAgent] with real tools, the OpenAI
 Realtime provider speaking the wire protocol over a real WebSocket on 127.0.0.1. The
 conversation:
 
@@ -16,14 +16,18 @@ conversation:
    reconnects with the history and the conversation goes on.
 4. The user says goodbye; the model ends the conversation with ``stop_conversation``.
 
-The transcript is printed with :class:`~trio_bidi.io.BidiTextIO`'s output, and the audio
-of both sides (user left, assistant right, as heard) is written to a WAV file.
+The transcript is printed with `BidiTextIO`'s output, and the audio of both sides (user
+left, assistant right, as heard) is written to a WAV file. Where ``espeak-ng`` is
+installed, the assistant's replies and the user's spoken question are synthesized speech
+(two different voices); otherwise the assistant speaks in tones and the user in a
+voice-like buzz. The demo says which it used.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import logging
 import math
 import os
 import tempfile
@@ -31,7 +35,7 @@ import textwrap
 import wave
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import attrs
 import numpy as np
@@ -54,9 +58,12 @@ from ..events import (
 )
 from ..io import BidiTextIO, BidiTextOutput
 from ..io._base import AgentHandle
+from ._voices import USER, SpeechUnavailable, espeak_available, espeak_voice
 
 if TYPE_CHECKING:
-    from ..testing import OpenAIRealtimeEmulator
+    from ..testing import OpenAIRealtimeEmulator, SpokenReply
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DemoResult", "SimulatedSpeaker", "run_demo", "run_demo_conversation", "synth_voice"]
 
@@ -68,12 +75,20 @@ _STORY = (
     "keeper who counted the ships that passed each night, and one winter evening a ship "
     "appeared that was not on any chart, its sails as grey as the fog around it."
 )
-_SPOKEN_QUESTION = "Sorry to interrupt: what time is it right now?"
+_SPOKEN_QUESTION = "Sorry to interrupt, what time is it right now?"
+_STILL_HERE = "Yes, I'm still here."
 _EMULATOR_NOTE = (
     'This is an offline demo. The "model" is trio_bidi\'s local emulator of the OpenAI '
     "Realtime API at {url}, scripted for this conversation: no network, no API key, no sound "
     "card. The client side is the real stack: BidiAgent and its tools, and the OpenAI "
     "Realtime provider speaking the wire protocol over a real WebSocket."
+)
+_SPEECH_NOTE = (
+    "Voices: synthesized speech (espeak-ng): the assistant and the user speak their lines."
+)
+_TONES_NOTE = (
+    "Voices: tones (install espeak-ng to hear synthesized speech): the assistant speaks "
+    "in tones, the user in a voice-like buzz"
 )
 _REAL_SERVICE = """\
 To talk with the real service instead:
@@ -136,11 +151,11 @@ class _Segment:
 class SimulatedSpeaker:
     """A speaker that plays the assistant's audio in real time, on Trio's clock.
 
-    A :class:`~trio_bidi.io.BidiOutput` standing in for a sound card: audio plays from
+    A [`BidiOutput`][trio_bidi.io.BidiOutput] standing in for a sound card: audio plays from
     the moment it arrives (after what is queued), at ``speed`` times real time. An
     interruption stops it at once; it reports to the agent how much of the interrupted
-    response was played, exactly as :class:`~trio_bidi.io.BidiAudioOutput` does with a
-    device. What was played is kept for :meth:`assistant_track`.
+    response was played, exactly as [`BidiAudioOutput`][trio_bidi.io.BidiAudioOutput] does with a
+    device. What was played is kept for `assistant_track`.
 
     Args:
         speed: Playback speed (1: real time).
@@ -293,6 +308,7 @@ class DemoResult:
         connections: Connections the emulator served.
         tool_calls: Names of the tools the model called, in order.
         replayed_items: History items the second connection was opened with.
+        speech: True when the voices were synthesized speech (espeak-ng), False: tones.
     """
 
     wav_path: Path
@@ -303,6 +319,7 @@ class DemoResult:
     connections: int
     tool_calls: tuple[str, ...]
     replayed_items: int
+    speech: bool = False
 
 
 def write_wav(
@@ -334,6 +351,7 @@ async def run_demo_conversation(
     speed: float = 1.0,
     emulator: OpenAIRealtimeEmulator | None = None,
     timeout_s: float = 60.0,
+    speech: bool | None = None,
 ) -> DemoResult:
     """Run the scripted conversation and write its audio.
 
@@ -341,10 +359,12 @@ async def run_demo_conversation(
         out: Where the transcript is printed.
         wav_path: Where the WAV goes.
         speed: Speed of the simulated speaker and the user's voice (1: real time).
-        emulator: A running :class:`~trio_bidi.testing.OpenAIRealtimeEmulator` to use
+        emulator: A running `OpenAIRealtimeEmulator` to use
             (tests pass one that validates every message); default: a new one. The demo
             sets its ``transcribe`` and ``reply_text`` and queues its replies.
         timeout_s: Fail if the conversation takes longer.
+        speech: Speak with espeak-ng (True), in tones (False), or espeak-ng when it is
+            installed (None).
 
     Raises:
         BidiError: The conversation failed.
@@ -355,31 +375,117 @@ async def run_demo_conversation(
     if emulator is None:
         async with OpenAIRealtimeEmulator(api_key="offline-demo") as own:
             return await run_demo_conversation(
-                out, wav_path=wav_path, speed=speed, emulator=own, timeout_s=timeout_s
+                out,
+                wav_path=wav_path,
+                speed=speed,
+                emulator=own,
+                timeout_s=timeout_s,
+                speech=speech,
             )
     with trio.fail_after(timeout_s):
-        return await _converse(out, wav_path, speed, emulator)
+        voices = await _Voices.make(espeak_available() if speech is None else speech)
+        return await _converse(out, wav_path, speed, emulator, voices)
+
+
+class _Voices:
+    """The demo's voices: espeak-ng speech, or tones when it is missing or failed."""
+
+    def __init__(self, speech: bool, note: str, lines: dict[str, np.ndarray]) -> None:
+        self.speech = speech
+        self.note = note
+        self._lines = lines
+
+    @classmethod
+    async def make(cls, speech: bool) -> _Voices:
+        """Synthesize the scripted lines (in a worker thread), or settle for tones."""
+        if not speech:
+            return cls(False, _TONES_NOTE, {})
+
+        def synthesize() -> dict[str, np.ndarray]:
+            return {
+                _STORY: espeak_voice(_STORY, rate=RATE),
+                _STILL_HERE: espeak_voice(_STILL_HERE, rate=RATE),
+                _SPOKEN_QUESTION: espeak_voice(_SPOKEN_QUESTION, rate=RATE, voice=USER),
+            }
+
+        try:
+            lines = await trio.to_thread.run_sync(synthesize)
+        except SpeechUnavailable as exc:
+            return cls(False, f"{_TONES_NOTE} ({exc})", {})
+        return cls(True, _SPEECH_NOTE, lines)
+
+    def reply(
+        self, text: str, *, audio_ms: int = 600, chunk_ms: int = 100, chunk_interval_s: float = 0.0
+    ) -> SpokenReply:
+        """A spoken reply saying ``text``: its speech, or a tone of ``audio_ms``."""
+        from ..testing import SpokenReply
+
+        pcm = self._lines.get(text)
+        return SpokenReply(
+            text,
+            audio_ms=audio_ms,
+            chunk_ms=chunk_ms,
+            chunk_interval_s=chunk_interval_s,
+            pcm=None if pcm is None else _pcm_bytes(pcm),
+            pcm_rate=RATE,
+        )
+
+    def user_question(self) -> np.ndarray:
+        """The user's spoken question: speech, or the voice-like buzz."""
+        return self._lines.get(_SPOKEN_QUESTION, synth_voice(0.8))
+
+    async def speak(self, text: str) -> SpokenReply:
+        """A reply saying ``text``, synthesized now (tones: the emulator's tone)."""
+        from ..testing import SpokenReply
+
+        if not self.speech:
+            return SpokenReply(text)
+        try:
+            pcm = await trio.to_thread.run_sync(lambda: espeak_voice(text, rate=RATE))
+        except SpeechUnavailable as exc:
+            logger.warning("error=<%s> | speech synthesis failed; a tone instead", exc)
+            return SpokenReply(text)
+        return SpokenReply(text, pcm=_pcm_bytes(pcm), pcm_rate=RATE)
+
+
+def _pcm_bytes(samples: np.ndarray) -> bytes:
+    return samples.astype("<i2").tobytes()
 
 
 async def _converse(
-    out: IO[str], wav_path: Path, speed: float, emulator: OpenAIRealtimeEmulator
+    out: IO[str],
+    wav_path: Path,
+    speed: float,
+    emulator: OpenAIRealtimeEmulator,
+    voices: _Voices,
 ) -> DemoResult:
     from .. import BidiAgent, stop_conversation, tool
     from ..models.openai_realtime import BidiOpenAIRealtimeModel
-    from ..testing import FunctionCallReply, SpokenReply
+    from ..testing import FunctionCallReply
     from ._tools import calculate, current_time
 
     out.write(textwrap.fill(_EMULATOR_NOTE.format(url=emulator.url), 88) + "\n")
     out.write(_REAL_SERVICE + "\n")
+    out.write(_wrap(f"[demo] {voices.note}") + "\n")
     out.flush()
     text_output: BidiTextOutput = BidiTextIO(stdout=out).output()
     speaker = SimulatedSpeaker(speed)
     chunk_s = _CHUNK_MS / 1000 / speed
     user_track: list[tuple[int, np.ndarray]] = []
     emulator.transcribe = lambda _audio_ms: _SPOKEN_QUESTION
-    emulator.reply_text = lambda text: (
-        "Yes, I'm still here." if "still there" in text else f"You said: {text}"
-    )
+    emulator.reply_text = lambda text: _STILL_HERE if "still there" in text else f"You said: {text}"
+    voiced_calls: set[str] = set()
+
+    async def voice_tool_result(_session: object, message: dict[str, Any]) -> None:
+        # The model's answer to a tool result, spoken (the emulator's words for it).
+        item = message.get("item") or {}
+        call_id = str(item.get("call_id"))
+        if item.get("type") != "function_call_output" or call_id in voiced_calls:
+            return  # not a tool result, or one replayed after the restart
+        voiced_calls.add(call_id)
+        emulator.queue(await voices.speak(f"The result is {item.get('output', '')}."))
+
+    emulator.on_client("conversation.item.create", voice_tool_result)
 
     model = BidiOpenAIRealtimeModel(
         "gpt-realtime", client_config={"api_key": emulator.api_key, "url": emulator.url}
@@ -422,13 +528,13 @@ async def _converse(
 
         note("2. A barge-in: the user talks over the assistant's story.")
         emulator.queue(
-            SpokenReply(_STORY, audio_ms=6000, chunk_ms=_CHUNK_MS, chunk_interval_s=chunk_s),
+            voices.reply(_STORY, audio_ms=6000, chunk_ms=_CHUNK_MS, chunk_interval_s=chunk_s),
             FunctionCallReply("current_time", {"timezone": "UTC"}),
         )
         mark = await say_typed("Tell me a story about a lighthouse keeper.")
         await observer.wait_for(lambda e: isinstance(e, BidiAudioStreamEvent), mark)
         await trio.sleep(1.5 / speed)
-        voice = np.concatenate([synth_voice(0.8), np.zeros(int(0.7 * RATE), np.int16)])
+        voice = np.concatenate([voices.user_question(), np.zeros(int(0.7 * RATE), np.int16)])
         step = RATE * _CHUNK_MS // 1000
         for start in range(0, len(voice), step):
             chunk = voice[start : start + step]
@@ -445,6 +551,7 @@ async def _converse(
         await emulator.expire(emulator.sessions[-1])
         await observer.wait_for(lambda e: isinstance(e, BidiConnectionRestartEvent), mark)
         await observer.wait_for(lambda e: isinstance(e, BidiConnectionStartEvent), mark)
+        emulator.queue(voices.reply(_STILL_HERE))
         mark = await say_typed("Are you still there?")
         await observer.wait_answered(mark)
         await speaker.wait_played()
@@ -478,6 +585,7 @@ async def _converse(
         connections=len(emulator.sessions),
         tool_calls=tool_calls,
         replayed_items=replayed,
+        speech=voices.speech,
     )
 
 
@@ -507,6 +615,13 @@ def run_demo(args: argparse.Namespace, out: IO[str]) -> int:
         raise BidiConfigurationError(f"--speed must be a positive number, got {args.speed}")
     if args.wav:
         wav_path = Path(args.wav)
+        try:  # fail now, not after the conversation
+            with wav_path.open("ab"):
+                pass
+        except OSError as exc:
+            raise BidiConfigurationError(
+                f"cannot write the WAV file {args.wav}: {exc.strerror or exc}"
+            ) from exc
     else:
         fd, name = tempfile.mkstemp(prefix="trio-bidi-demo-", suffix=".wav")
         os.close(fd)
@@ -521,9 +636,10 @@ def run_demo(args: argparse.Namespace, out: IO[str]) -> int:
         f"tool calls: {', '.join(result.tool_calls)}; the emulator truncated "
         f"{truncated or 'nothing'}."
     )
+    voices = "synthesized speech" if result.speech else "tones"
     audio = (
         f"[demo] The conversation's audio ({result.wav_seconds:.1f} s, stereo; left: the "
-        "user's synthesised voice, right: the assistant as heard, an emulator tone):"
+        f"user, right: the assistant as heard; {voices}):"
     )
     out.write(f"\n{_wrap(summary)}\n{_wrap(audio)}\n{wav_path}\n")
     out.flush()

@@ -6,6 +6,7 @@ from ._audio import BidiAudioIO as BidiAudioIO
 from ._audio import BidiAudioOutput as BidiAudioOutput
 from ._base import AgentHandle as AgentHandle
 from ._base import BidiInput as BidiInput
+from ._base import BidiInputEnded as BidiInputEnded
 from ._base import BidiOutput as BidiOutput
 from ._text import BidiTextInput as BidiTextInput
 from ._text import BidiTextIO as BidiTextIO
@@ -19,6 +20,7 @@ __all__ = [
     "BidiAudioInput",
     "BidiAudioOutput",
     "BidiInput",
+    "BidiInputEnded",
     "BidiOutput",
     "BidiTextIO",
     "BidiTextInput",

@@ -1,7 +1,7 @@
 """Microphone and speaker IO on PortAudio (through ``sounddevice``).
 
-:class:`BidiAudioIO` makes an input (the microphone) and an output (the speaker) for
-``BidiAgent.run``::
+[`BidiAudioIO`][trio_bidi.io.BidiAudioIO] makes an input (the microphone) and an output
+(the speaker) for ``BidiAgent.run``::
 
     audio = BidiAudioIO()
     await agent.run(inputs=[audio.input()], outputs=[audio.output()])
@@ -12,6 +12,12 @@ Trio and never raise: the input callback copies the block into a bounded ring bu
 ``TrioToken.run_sync_soon``; the output callback copies exact frame counts out of a ring
 buffer and pads with silence. Closing a stream joins its callback thread, and ``stop()``
 closes the streams, so no thread outlives ``BidiAgent.run``.
+
+PortAudio's own calls block (opening a device can take a while on some systems, closing
+one waits for its callback thread), so they run in a worker thread
+(``trio.to_thread.run_sync``) and never stall the Trio loop. ``stop()`` gives the close
+``STOP_TIMEOUT_S`` (5 s) at most; a device that hangs longer is logged and abandoned to its
+worker thread, so ``BidiAgent.run`` always returns.
 
 ``sounddevice`` (and the PortAudio library) are imported only when a stream opens, so
 ``import trio_bidi`` works on machines without them.
@@ -25,7 +31,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -55,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 _MODEL_RATES = frozenset((16000, 24000, 48000))
 
+STOP_TIMEOUT_S = 5.0
+"""The longest ``stop()`` waits for PortAudio to close a device (then it is abandoned)."""
+
 Device = int | str | None
 """A PortAudio device: its index, (part of) its name, or None for the default."""
 
@@ -69,9 +78,9 @@ def import_sounddevice() -> types.ModuleType:
         import sounddevice  # lazily: PortAudio may be missing
     except (ImportError, OSError) as exc:
         raise BidiConfigurationError(
-            "audio IO needs the sounddevice package and the PortAudio library "
-            "(pip install 'trio-bidi[audio]'; on Debian/Ubuntu: apt-get install libportaudio2): "
-            f"{exc}"
+            "audio IO needs the sounddevice package and the PortAudio library (install "
+            "trio_bidi with its audio extra: from a clone, python -m pip install '.[audio]'; "
+            f"on Debian/Ubuntu: apt-get install libportaudio2): {exc}"
         ) from exc
     module: types.ModuleType = sounddevice
     return module
@@ -172,14 +181,23 @@ def _open_settings(
 class BidiAudioIO:
     """Microphone input and speaker output on PortAudio devices.
 
+    Strands' configuration keys are accepted too (``BidiAudioIO(**strands_config)``
+    works): ``input_device_index`` / ``output_device_index`` name the device like
+    ``input_device`` / ``output_device``; ``input_frames_per_buffer`` /
+    ``output_frames_per_buffer`` set each direction's block size; ``input_buffer_size`` /
+    ``output_buffer_size`` bound the buffers in blocks of that many frames, as Strands'
+    queues of PortAudio blocks do (None: the millisecond defaults here; Strands' queues
+    are unbounded). Giving both spellings of one setting with different values is an
+    error.
+
     Args:
         input_device: Microphone: device index, (part of) its name, or None (default).
         output_device: Speaker: device index, (part of) its name, or None (default).
-        blocksize: Frames per PortAudio callback.
+        blocksize: Frames per PortAudio callback (both directions).
         input_buffer_ms: Microphone audio kept while the agent is not reading; older
-            audio is dropped (and counted) beyond it.
+            audio is dropped (and counted) beyond it. Default 1000.
         output_buffer_ms: Assistant audio queued for playback; audio arriving beyond it
-            is dropped (and counted).
+            is dropped (and counted). Default 120000.
         input_chunk_ms: The most audio one input event carries.
         echo_suppression: Half-duplex gate: send silence instead of the microphone while
             the assistant's audio plays (and ``echo_tail_ms`` after), so the model does
@@ -190,6 +208,18 @@ class BidiAudioIO:
             if the device takes it, else the device's default) and resample.
         output_device_rate: The same for the speaker.
         latency: PortAudio's suggested latency (``"low"``, ``"high"`` or seconds).
+        input_device_index: Strands' name for ``input_device`` (an index).
+        output_device_index: Strands' name for ``output_device`` (an index).
+        input_frames_per_buffer: Frames per microphone callback (default: ``blocksize``).
+        output_frames_per_buffer: Frames per speaker callback (default: ``blocksize``).
+        input_buffer_size: The microphone buffer in blocks of ``input_frames_per_buffer``
+            frames (instead of ``input_buffer_ms``).
+        output_buffer_size: The speaker buffer in blocks of ``output_frames_per_buffer``
+            frames (instead of ``output_buffer_ms``).
+
+    Raises:
+        BidiConfigurationError: A setting is out of range, or given in both spellings
+            with different values.
     """
 
     def __init__(
@@ -198,30 +228,55 @@ class BidiAudioIO:
         input_device: Device = None,
         output_device: Device = None,
         blocksize: int = 512,
-        input_buffer_ms: int = 1000,
-        output_buffer_ms: int = 120_000,
+        input_buffer_ms: int | None = None,
+        output_buffer_ms: int | None = None,
         input_chunk_ms: int = 100,
         echo_suppression: bool = False,
         echo_tail_ms: int = 300,
         input_device_rate: int | None = None,
         output_device_rate: int | None = None,
         latency: str | float = "low",
+        input_device_index: int | None = None,
+        output_device_index: int | None = None,
+        input_frames_per_buffer: int | None = None,
+        output_frames_per_buffer: int | None = None,
+        input_buffer_size: int | None = None,
+        output_buffer_size: int | None = None,
     ) -> None:
-        for name, value in (
-            ("blocksize", blocksize),
+        optional = (
             ("input_buffer_ms", input_buffer_ms),
             ("output_buffer_ms", output_buffer_ms),
+            ("input_frames_per_buffer", input_frames_per_buffer),
+            ("output_frames_per_buffer", output_frames_per_buffer),
+            ("input_buffer_size", input_buffer_size),
+            ("output_buffer_size", output_buffer_size),
+        )
+        for name, value in (
+            ("blocksize", blocksize),
             ("input_chunk_ms", input_chunk_ms),
+            *((n, v) for n, v in optional if v is not None),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise BidiConfigurationError(f"{name} must be a positive int, got {value!r}")
+        for key, index in (
+            ("input_device_index", input_device_index),
+            ("output_device_index", output_device_index),
+        ):
+            if index is not None and (
+                not isinstance(index, int) or isinstance(index, bool) or index < 0
+            ):
+                raise BidiConfigurationError(f"{key} must be a device index, got {index!r}")
         if echo_tail_ms < 0:
             raise BidiConfigurationError(f"echo_tail_ms must be >= 0, got {echo_tail_ms!r}")
-        self.input_device = input_device
-        self.output_device = output_device
+        self.input_device = _one_of("input_device", input_device, input_device_index)
+        self.output_device = _one_of("output_device", output_device, output_device_index)
         self.blocksize = blocksize
-        self.input_buffer_ms = input_buffer_ms
-        self.output_buffer_ms = output_buffer_ms
+        self.input_blocksize = input_frames_per_buffer or blocksize
+        self.output_blocksize = output_frames_per_buffer or blocksize
+        self.input_buffer_ms = _either("input", input_buffer_ms, input_buffer_size, 1000)
+        self.output_buffer_ms = _either("output", output_buffer_ms, output_buffer_size, 120_000)
+        self.input_buffer_blocks = input_buffer_size
+        self.output_buffer_blocks = output_buffer_size
         self.input_chunk_ms = input_chunk_ms
         self.echo_suppression = echo_suppression
         self.echo_tail_ms = echo_tail_ms
@@ -230,6 +285,17 @@ class BidiAudioIO:
         self.latency = latency
         self._input: BidiAudioInput | None = None
         self._output: BidiAudioOutput | None = None
+
+    def buffer_frames(self, direction: str, rate: int) -> int:
+        """The buffer of one direction (``"input"`` or ``"output"``) in device frames."""
+        if direction == "input":
+            blocks, block, ms = self.input_buffer_blocks, self.input_blocksize, self.input_buffer_ms
+        else:
+            blocks, block = self.output_buffer_blocks, self.output_blocksize
+            ms = self.output_buffer_ms
+        if blocks is not None:
+            return blocks * block
+        return max(1, rate * ms // 1000)
 
     def input(self) -> BidiAudioInput:
         """Return the microphone input (the same object on every call)."""
@@ -258,11 +324,32 @@ class BidiAudioIO:
         return self._output is not None and self._output.speaking(self.echo_tail_ms / 1000.0)
 
 
-class BidiAudioInput:
-    """The microphone: ``await mic()`` returns the next :class:`BidiAudioInputEvent`.
+def _one_of(name: str, ours: Device, strands: int | None) -> Device:
+    """The device from either spelling (``input_device`` or ``input_device_index``)."""
+    if strands is None:
+        return ours
+    if ours is not None and ours != strands:
+        raise BidiConfigurationError(
+            f"{name}={ours!r} and {name}_index={strands!r} name different devices; give one"
+        )
+    return strands
 
-    Made by :meth:`BidiAudioIO.input`; ``start(agent)`` opens the device at the model's
-    input format, ``stop()`` closes it.
+
+def _either(direction: str, ms: int | None, blocks: int | None, default_ms: int) -> int:
+    """The buffer in milliseconds; refuses both spellings given at once."""
+    if ms is not None and blocks is not None:
+        raise BidiConfigurationError(
+            f"give {direction}_buffer_ms or {direction}_buffer_size (Strands' blocks), not both"
+        )
+    return ms if ms is not None else default_ms
+
+
+class BidiAudioInput:
+    """The microphone: ``await mic()`` returns the next audio input event.
+
+    The events are [`BidiAudioInputEvent`][trio_bidi.events.BidiAudioInputEvent]s. Made by
+    [`BidiAudioIO.input`][trio_bidi.io.BidiAudioIO.input]; ``start(agent)`` opens the
+    device at the model's input format, ``stop()`` closes it.
     """
 
     def __init__(self, io: BidiAudioIO) -> None:
@@ -294,18 +381,15 @@ class BidiAudioInput:
         if self._stream is not None:
             raise BidiStateError("the audio input is already started")
         model = _model_format(agent, "input_rate")
-        sd = import_sounddevice()
         io = self._io
-        rate, channels = _open_settings(sd, io.input_device, "input", model, io.input_device_rate)
         self._token = trio.lowlevel.current_trio_token()
         self._model = model
-        self._device_rate = rate
-        self._ring = FrameRing(max(1, rate * io.input_buffer_ms // 1000), channels, "drop_oldest")
-        self._resampler = StreamResampler(rate, model.rate, model.channels)
         self._ready = trio.Event()
-        self._stream = _start_stream(
-            sd.InputStream, "input", io.input_device, rate, channels, io, self._callback
+        self._ring = None  # made by _prepare (in the worker thread) before the stream starts
+        stream, rate, channels = await _open_stream(
+            "input", io.input_device, model, io.input_device_rate, io, self._prepare
         )
+        self._stream = stream
         logger.debug(
             "device=<%s>, rate=<%s>, channels=<%s>, model_rate=<%s> | microphone open",
             io.input_device,
@@ -313,6 +397,14 @@ class BidiAudioInput:
             channels,
             model.rate,
         )
+
+    def _prepare(self, rate: int, channels: int) -> _Callback:
+        """Size the buffers for the device's settings (before the stream starts)."""
+        assert self._model is not None
+        self._device_rate = rate
+        self._ring = FrameRing(self._io.buffer_frames("input", rate), channels, "drop_oldest")
+        self._resampler = StreamResampler(rate, self._model.rate, self._model.channels)
+        return self._callback
 
     def _callback(self, indata: Int16Array, frames: int, _time: Any, status: Any) -> None:
         # PortAudio's thread: never block on Trio, never raise.
@@ -361,12 +453,13 @@ class BidiAudioInput:
             await self._ready.wait()
 
     async def stop(self) -> None:
-        """Close the microphone (idempotent); its callback thread ends with it."""
+        """Close the microphone (idempotent); its callback thread ends with it.
+
+        Waits ``STOP_TIMEOUT_S`` at most (then logs and abandons the device).
+        """
         stream, self._stream = self._stream, None
-        if stream is not None:
-            _close_stream(stream)
-            logger.debug("microphone closed")
         self._ready.set()
+        await _close_in_thread(stream, "microphone")
 
     def _statistics(self) -> dict[str, Any]:
         stats = self._ring.statistics() if self._ring is not None else None
@@ -381,39 +474,55 @@ class BidiAudioInput:
         }
 
 
-def _start_stream(
-    stream_class: Any,
+_Callback = Callable[[Int16Array, int, Any, Any], None]
+
+
+async def _open_stream(
     direction: str,
     device: Device,
-    rate: int,
-    channels: int,
+    model: _Format,
+    forced_rate: int | None,
     io: BidiAudioIO,
-    callback: Any,
-) -> Any:
-    """Open and start a 16-bit PortAudio stream; close it again if starting fails.
+    prepare: Callable[[int, int], _Callback],
+) -> tuple[Any, int, int]:
+    """Pick the settings, open and start a 16-bit stream, all in a worker thread.
+
+    ``prepare(rate, channels)`` runs (in the worker thread) once the settings are known
+    and before the stream starts; it returns the stream's callback.
+
+    Returns:
+        The started stream, its rate and its channels.
 
     Raises:
-        BidiConfigurationError: PortAudio cannot open the device with these settings.
+        BidiConfigurationError: sounddevice/PortAudio or the device is missing, or
+            PortAudio cannot open it with these settings.
     """
-    sd = import_sounddevice()
-    try:
-        stream = stream_class(
-            device=device,
-            samplerate=rate,
-            channels=channels,
-            dtype="int16",
-            blocksize=io.blocksize,
-            latency=io.latency,
-            callback=callback,
-        )
-    except sd.PortAudioError as exc:
-        raise BidiConfigurationError(f"cannot open the audio {direction}: {exc}") from exc
-    try:
-        stream.start()
-    except BaseException:
-        stream.close(ignore_errors=True)
-        raise
-    return stream
+
+    def open_in_thread() -> tuple[Any, int, int]:
+        sd = import_sounddevice()
+        rate, channels = _open_settings(sd, device, direction, model, forced_rate)
+        callback = prepare(rate, channels)
+        stream_class = sd.InputStream if direction == "input" else sd.OutputStream
+        try:
+            stream = stream_class(
+                device=device,
+                samplerate=rate,
+                channels=channels,
+                dtype="int16",
+                blocksize=io.input_blocksize if direction == "input" else io.output_blocksize,
+                latency=io.latency,
+                callback=callback,
+            )
+        except sd.PortAudioError as exc:
+            raise BidiConfigurationError(f"cannot open the audio {direction}: {exc}") from exc
+        try:
+            stream.start()
+        except BaseException:
+            stream.close(ignore_errors=True)
+            raise
+        return stream, rate, channels
+
+    return await trio.to_thread.run_sync(open_in_thread)
 
 
 def _close_stream(stream: Any) -> None:
@@ -424,19 +533,42 @@ def _close_stream(stream: Any) -> None:
         stream.close(ignore_errors=True)
 
 
+async def _close_in_thread(stream: Any, what: str) -> None:
+    """Close ``stream`` (if any) in a worker thread, waiting ``STOP_TIMEOUT_S`` at most.
+
+    Shielded (the device closes even when the caller is cancelled), with that deadline.
+    """
+    if stream is None:
+        await trio.lowlevel.checkpoint()
+        return
+    with trio.move_on_after(STOP_TIMEOUT_S, shield=True) as scope:
+        await trio.to_thread.run_sync(_close_stream, stream, abandon_on_cancel=True)
+    if scope.cancelled_caught:
+        logger.warning(
+            "timeout_s=<%s>, device=<%s> | PortAudio did not close the device in time; "
+            "abandoning it to its worker thread",
+            STOP_TIMEOUT_S,
+            what,
+        )
+    else:
+        logger.debug("device=<%s> | closed", what)
+
+
 class BidiAudioOutput:
     """The speaker: ``await speaker(event)`` plays the model's audio.
 
-    Made by :meth:`BidiAudioIO.output`. It reacts to:
+    Made by [`BidiAudioIO.output`][trio_bidi.io.BidiAudioIO.output]. It reacts to:
 
-    - :class:`BidiAudioStreamEvent`: queued for playback (resampled and remixed to the
-      device's format).
-    - :class:`BidiResponseStartEvent`: a new response starts; played audio is counted
-      from here (after what is still queued from the previous one).
-    - :class:`BidiInterruptionEvent`: the queue is cleared, so the device plays silence
-      from its next callback, and ``agent.report_playback(ms)`` reports how much of the
-      current response was played.
-    - :class:`BidiResponseCompleteEvent`: the resampler's tail is queued.
+    - [`BidiAudioStreamEvent`][trio_bidi.events.BidiAudioStreamEvent]: queued for
+      playback (resampled and remixed to the device's format).
+    - [`BidiResponseStartEvent`][trio_bidi.events.BidiResponseStartEvent]: a new response
+      starts; played audio is counted from here (after what is still queued from the
+      previous one).
+    - [`BidiInterruptionEvent`][trio_bidi.events.BidiInterruptionEvent]: the queue is
+      cleared, so the device plays silence from its next callback, and
+      ``agent.report_playback(ms)`` reports how much of the current response was played.
+    - [`BidiResponseCompleteEvent`][trio_bidi.events.BidiResponseCompleteEvent]: the
+      resampler's tail is queued.
 
     A connection restart changes nothing here: queued audio keeps playing.
     """
@@ -477,22 +609,16 @@ class BidiAudioOutput:
         if self._stream is not None:
             raise BidiStateError("the audio output is already started")
         model = _model_format(agent, "output_rate")
-        sd = import_sounddevice()
         io = self._io
-        rate, channels = _open_settings(
-            sd, io.output_device, "output", model, io.output_device_rate
-        )
         self._agent = agent
         self._model = model
-        self._device_rate = rate
-        self._device_channels = channels
         self._token = trio.lowlevel.current_trio_token()
-        self._ring = FrameRing(max(1, rate * io.output_buffer_ms // 1000), channels, "drop_newest")
-        self._resampler = StreamResampler(model.rate, rate, channels)
+        self._ring = None
         self._response = None
-        self._stream = _start_stream(
-            sd.OutputStream, "output", io.output_device, rate, channels, io, self._callback
+        stream, rate, channels = await _open_stream(
+            "output", io.output_device, model, io.output_device_rate, io, self._prepare
         )
+        self._stream = stream
         logger.debug(
             "device=<%s>, rate=<%s>, channels=<%s>, model_rate=<%s> | speaker open",
             io.output_device,
@@ -500,6 +626,15 @@ class BidiAudioOutput:
             channels,
             model.rate,
         )
+
+    def _prepare(self, rate: int, channels: int) -> _Callback:
+        """Size the buffer for the device's settings (before the stream starts)."""
+        assert self._model is not None
+        self._device_rate = rate
+        self._device_channels = channels
+        self._ring = FrameRing(self._io.buffer_frames("output", rate), channels, "drop_newest")
+        self._resampler = StreamResampler(self._model.rate, rate, channels)
+        return self._callback
 
     def _callback(self, outdata: Int16Array, frames: int, _time: Any, status: Any) -> None:
         # PortAudio's thread: never block on Trio, never raise.
@@ -616,12 +751,13 @@ class BidiAudioOutput:
         return min(played, int(self._response_received_ms))
 
     async def stop(self) -> None:
-        """Close the speaker (idempotent), dropping what was still queued."""
+        """Close the speaker (idempotent), dropping what was still queued.
+
+        Waits ``STOP_TIMEOUT_S`` at most (then logs and abandons the device).
+        """
         stream, self._stream = self._stream, None
-        if stream is not None:
-            _close_stream(stream)
-            logger.debug("speaker closed")
         self._drained.set()
+        await _close_in_thread(stream, "speaker")
 
     def _statistics(self) -> dict[str, Any]:
         stats = self._ring.statistics() if self._ring is not None else None

@@ -11,6 +11,11 @@ plain objects, so an application can write its own in a few lines::
 ``start`` and ``stop`` are optional. ``BidiAgent.run`` calls every ``start(agent)`` before
 the first event, and every ``stop()`` when it ends on any path; errors from several stops
 are raised together.
+
+An input whose source has ended (the end of a pipe, Ctrl-D on a terminal) raises
+[`BidiInputEnded`][trio_bidi.io.BidiInputEnded] from ``__call__``. That is a normal end,
+not an error: ``BidiAgent.run`` stops reading that input, and once every input has ended it
+lets the reply in progress finish (for a bounded time) and returns.
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..events import BidiInputEvent, BidiOutputEvent, ToolResultEvent
 
-__all__ = ["AgentHandle", "BidiInput", "BidiOutput"]
+__all__ = ["AgentHandle", "BidiInput", "BidiInputEnded", "BidiOutput"]
+
+
+class BidiInputEnded(EOFError):
+    """Raised by an input's ``__call__`` when its source has ended; no more events will come.
+
+    A subclass of `EOFError`, so code that already catches ``EOFError`` (as Strands
+    programs do around a prompt's Ctrl-D) keeps working. Every call after the end raises a
+    new one.
+    """
 
 
 class _ModelView(Protocol):
@@ -54,7 +68,11 @@ class BidiInput(Protocol):
     """A source of input events; ``await source()`` returns the next one."""
 
     async def __call__(self) -> BidiInputEvent | ToolResultEvent:
-        """Wait for and return the next event to send to the model."""
+        """Wait for and return the next event to send to the model.
+
+        Raises:
+            BidiInputEnded: The source has ended (a normal end of this input).
+        """
         ...
 
 

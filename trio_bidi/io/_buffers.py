@@ -1,8 +1,8 @@
 """A bounded, thread-safe ring buffer of audio frames that counts what it drops.
 
-The PortAudio callback thread and the Trio thread share one :class:`FrameRing`. Every
+The PortAudio callback thread and the Trio thread share one `FrameRing`. Every
 operation holds a plain lock only for a copy of at most the buffer's size, never waits
-for the other side, and never allocates in :meth:`FrameRing.read_into` (the output
+for the other side, and never allocates in `FrameRing.read_into` (the output
 callback's path).
 """
 
@@ -22,7 +22,7 @@ Overflow = Literal["drop_oldest", "drop_newest"]
 
 @attrs.frozen
 class RingStatistics:
-    """Counters of a :class:`FrameRing`, all in frames.
+    """Counters of a `FrameRing`, all in frames.
 
     Attributes:
         buffered: Frames waiting to be read.

@@ -1,6 +1,6 @@
 """Sample-rate and channel conversion for 16-bit PCM, in numpy.
 
-:class:`StreamResampler` converts a stream that arrives in chunks of any size: feeding
+`StreamResampler` converts a stream that arrives in chunks of any size: feeding
 the chunks one by one gives exactly the samples that one call on the whole signal gives.
 It is a polyphase windowed-sinc (Kaiser) filter for the rational ratio of the two rates
 (16 kHz -> 24 kHz is 3/2, 44.1 kHz -> 24 kHz is 80/147), so a speech band tone comes
@@ -73,7 +73,7 @@ class StreamResampler:
 
     Output sample ``k`` is the input signal at time ``k * in_rate / out_rate`` (in input
     samples), so ``n`` input frames give ``ceil(n * out_rate / in_rate)`` output frames
-    once :meth:`flush` is called; before that, the last few outputs wait for the input
+    once `flush` is called; before that, the last few outputs wait for the input
     that follows them (``delay`` input frames).
 
     Args:

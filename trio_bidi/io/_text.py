@@ -1,6 +1,6 @@
 """Text IO on the terminal: type to the model, read the conversation.
 
-:class:`BidiTextIO` makes an input that reads lines from standard input without blocking
+`BidiTextIO` makes an input that reads lines from standard input without blocking
 the Trio loop, and an output that prints what a person wants to see of a conversation::
 
     text = BidiTextIO()
@@ -8,7 +8,9 @@ the Trio loop, and an output that prints what a person wants to see of a convers
 
 On a terminal, partial transcripts update in place on one line and are replaced by the
 final text; when standard output is not a terminal (a pipe, a file, a test) only final
-lines are printed, as plain text.
+lines are printed, as plain text. At the end of standard input (the end of a pipe, Ctrl-D)
+the input raises [`BidiInputEnded`][trio_bidi.io.BidiInputEnded], and ``BidiAgent.run``
+ends the conversation once the reply in progress is done.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ..events import (
     ToolUseStreamEvent,
 )
 from ..types import ToolResultContent
-from ._base import AgentHandle
+from ._base import AgentHandle, BidiInputEnded
 
 __all__ = ["BidiTextIO", "BidiTextInput", "BidiTextOutput", "TextUsage"]
 
@@ -84,6 +86,8 @@ class BidiTextIO:
         live: Update partial transcripts in place. Default: when ``stdout`` is a
             terminal.
         max_line_chars: The longest input line accepted.
+        input_prompt: Shown before each line is typed (Strands' ``input_prompt``), when
+            the output is live (a terminal); nothing is shown on a pipe.
     """
 
     def __init__(
@@ -93,15 +97,19 @@ class BidiTextIO:
         stdout: IO[str] | None = None,
         live: bool | None = None,
         max_line_chars: int = 65536,
+        input_prompt: str = "",
     ) -> None:
         if not isinstance(max_line_chars, int) or max_line_chars < 1:
             raise BidiConfigurationError(
                 f"max_line_chars must be a positive int, got {max_line_chars!r}"
             )
+        if not isinstance(input_prompt, str):
+            raise BidiConfigurationError(f"input_prompt must be a str, got {input_prompt!r}")
         self._stdin = stdin
         self._stdout = stdout
         self.live = live
         self.max_line_chars = max_line_chars
+        self.input_prompt = input_prompt
         self._input: BidiTextInput | None = None
         self._output: BidiTextOutput | None = None
 
@@ -110,7 +118,10 @@ class BidiTextIO:
         if self._input is None:
             stdin = self._stdin if self._stdin is not None else sys.stdin
             fd = stdin if isinstance(stdin, int) else stdin.fileno()
-            self._input = BidiTextInput(fd, self.max_line_chars)
+            prompter = self.output() if self.input_prompt else None
+            self._input = BidiTextInput(
+                fd, self.max_line_chars, prompt=self.input_prompt, prompter=prompter
+            )
         return self._input
 
     def output(self) -> BidiTextOutput:
@@ -128,15 +139,31 @@ class BidiTextIO:
 class BidiTextInput:
     """``await text_input()`` returns the next non-blank line as a text input event.
 
-    Made by :meth:`BidiTextIO.input`. On Unix it waits for the descriptor with
-    ``trio.lowlevel.wait_readable`` (no thread, cancellable at once); what cannot be
-    waited for that way (a regular file, ``/dev/null``) is always ready and is read
-    directly. At the end of the input it raises :class:`EOFError`.
+    Made by [`BidiTextIO.input`][trio_bidi.io.BidiTextIO.input]. On Unix it waits for the
+    descriptor with ``trio.lowlevel.wait_readable`` (no thread, cancellable at once); what
+    cannot be waited for that way (a regular file, ``/dev/null``) is always ready and is
+    read directly. At the end of the input it raises
+    [`BidiInputEnded`][trio_bidi.io.BidiInputEnded] (an ``EOFError``).
+
+    Args:
+        fd: The file descriptor to read.
+        max_line_chars: The longest line accepted.
+        prompt: Shown by ``prompter`` before waiting for a line.
+        prompter: The output that shows the prompt (None: no prompt).
     """
 
-    def __init__(self, fd: int, max_line_chars: int = 65536) -> None:
+    def __init__(
+        self,
+        fd: int,
+        max_line_chars: int = 65536,
+        *,
+        prompt: str = "",
+        prompter: BidiTextOutput | None = None,
+    ) -> None:
         self.fd = fd
         self.max_line_chars = max_line_chars
+        self.prompt = prompt
+        self._prompter = prompter
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
         self._lines: collections.deque[str] = collections.deque()
@@ -149,7 +176,8 @@ class BidiTextInput:
         """Wait for the next non-blank line and return it (without its line ending).
 
         Raises:
-            EOFError: The input ended and every line was returned.
+            BidiInputEnded: The input ended and every line was returned (again on
+                every later call).
             BidiConfigurationError: A line is longer than ``max_line_chars`` (it is
                 refused; the lines around it are kept).
         """
@@ -158,9 +186,15 @@ class BidiTextInput:
                 while self._lines:
                     line = self._lines.popleft().rstrip("\r")
                     if line.strip():
+                        if self._prompter is not None:
+                            self._prompter.end_prompt()
                         return BidiTextInputEvent(line)
                 if self._eof:
-                    raise EOFError("the text input reached the end of its file")
+                    if self._prompter is not None:
+                        self._prompter.end_prompt()
+                    raise BidiInputEnded("the text input reached its end")
+                if self._prompter is not None and self.prompt:
+                    self._prompter.show_prompt(self.prompt)
                 await self._fill()
 
     async def _fill(self) -> None:
@@ -226,8 +260,9 @@ def _result_text(content: list[ToolResultContent]) -> str:
 class BidiTextOutput:
     """Prints a conversation: transcripts, interruptions, tool calls, restarts, errors.
 
-    Made by :meth:`BidiTextIO.output`. Audio events are not printed. Usage events are
-    summed; ``stop()`` prints the total (and :meth:`usage` returns it).
+    Made by [`BidiTextIO.output`][trio_bidi.io.BidiTextIO.output]. Audio events are not
+    printed. Usage events are summed; ``stop()`` prints the total (and
+    [`usage`][trio_bidi.io.BidiTextOutput.usage] returns it).
     """
 
     def __init__(self, stream: IO[str], *, live: bool = False) -> None:
@@ -238,6 +273,7 @@ class BidiTextOutput:
         self._tools: dict[str, str] = {}  # toolUseId -> tool name
         self._cut = False  # an interrupted reply was printed; skip the rest of its transcript
         self._usage = TextUsage()
+        self._prompt = ""  # the input prompt on screen (live mode), redrawn below new lines
 
     async def start(self, agent: AgentHandle) -> None:
         """Start a conversation: the usage total starts from zero."""
@@ -260,6 +296,20 @@ class BidiTextOutput:
         For example what the user typed, when the terminal did not echo it.
         """
         self._line(text)
+
+    def show_prompt(self, prompt: str) -> None:
+        """Show the input's prompt on a line of its own (live mode only; idempotent)."""
+        if not self.live or self._prompt == prompt:
+            return
+        if self._open is not None:  # a partial transcript stays on its line
+            self._write("\n")
+            self._open = None
+        self._write(prompt)
+        self._prompt = prompt
+
+    def end_prompt(self) -> None:
+        """The prompt's line was answered (or the input ended): stop redrawing it."""
+        self._prompt = ""
 
     def usage(self) -> TextUsage:
         """Return the usage summed so far."""
@@ -378,12 +428,14 @@ class BidiTextOutput:
     def _line(self, text: str) -> None:
         """Print a whole line; on a live terminal, the partial line is redrawn below it."""
         open_role = self._open
-        if open_role is not None:
+        if open_role is not None or self._prompt:
             self._write(_CLEAR_LINE)
             self._open = None
         self._write(text + "\n")
         if open_role is not None and open_role in self._pending:
             self._render(open_role)
+        elif self._prompt:
+            self._write(self._prompt)
 
     def _write(self, text: str) -> None:
         self.stream.write(text)
