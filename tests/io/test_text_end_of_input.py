@@ -13,7 +13,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 import trio
 
 from tests.fixtures.openai import assert_no_openai_violations, validated_openai_emulator
@@ -55,13 +54,6 @@ APP = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "needs BidiAgent.run to end cleanly when every input raised BidiInputEnded "
-        "(trio_bidi/agent/_agent.py); remove this marker once it does"
-    ),
-)
 async def test_piped_program_prints_the_answer_and_exits_0(tmp_path: Path) -> None:
     app = tmp_path / "app.py"
     app.write_text(APP, encoding="utf-8")

@@ -24,6 +24,8 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
+import trio
+
 from .._util import open_nursery_unwrapped
 from ..errors import BidiStateError
 from ..events import (
@@ -40,6 +42,7 @@ from . import _hooks as hooks_module
 from ._cleanup import bounded_cleanup
 from ._hooks import HookProvider, HookRegistry
 from ._loop import AgentLoop, AgentOutput
+from ._run_inputs import INPUT_END_REPLY_TIMEOUT_S, InputTurns
 from ._settings import AgentSettings
 from ._state import AgentState
 from ._stats import AgentStatistics
@@ -335,10 +338,13 @@ class BidiAgent:
                 if callable(start):
                     await _maybe_await(start(self))
                 started.append(io)
+            turns = InputTurns(len(inputs))
             async with open_nursery_unwrapped() as nursery:
                 for source in inputs:
-                    nursery.start_soon(self._pump_input, source)
-                await self._pump_outputs(outputs)
+                    nursery.start_soon(self._pump_input, source, turns)
+                if inputs:
+                    nursery.start_soon(self._end_after_inputs, turns)
+                await self._pump_outputs(outputs, turns)
                 nursery.cancel_scope.cancel()
         except BaseException as exc:
             stop_errors = await _stop_all(started, self.settings.cleanup_timeout_s)
@@ -356,13 +362,32 @@ class BidiAgent:
         if stop_errors:
             raise ExceptionGroup("several inputs/outputs failed to stop", stop_errors)
 
-    async def _pump_input(self, source: Any) -> None:
+    async def _pump_input(self, source: Any, turns: InputTurns) -> None:
         while True:
-            event = await source()
+            try:
+                event = await source()
+            except EOFError:  # BidiInputEnded, or a Strands-style input's end
+                logger.debug("input=<%r> | input ended", source)
+                turns.input_ended()
+                return
             await self.send(event)
+            turns.sent()
 
-    async def _pump_outputs(self, outputs: Sequence[Any]) -> None:
+    async def _end_after_inputs(self, turns: InputTurns) -> None:
+        """Once every input ended, let the reply in progress finish, then end the run."""
+        await turns.all_ended.wait()
+        with trio.move_on_after(INPUT_END_REPLY_TIMEOUT_S) as scope:
+            await turns.wait_idle()
+        if scope.cancelled_caught:
+            logger.warning(
+                "timeout_s=<%s> | every input ended; the reply did not finish in time",
+                INPUT_END_REPLY_TIMEOUT_S,
+            )
+        self._require_loop("end the conversation").request_stop("client_disconnect")
+
+    async def _pump_outputs(self, outputs: Sequence[Any], turns: InputTurns) -> None:
         async for event in self.receive():
+            turns.saw(event)
             for sink in outputs:
                 await sink(event)
 
