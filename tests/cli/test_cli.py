@@ -15,6 +15,7 @@ import trio
 import trio_bidi
 from tests.fixtures.gemini import assert_no_violations as assert_no_gemini_violations
 from tests.fixtures.gemini import validated_gemini_emulator
+from tests.fixtures.nova import assert_no_nova_violations, validated_nova_emulator
 from tests.fixtures.openai import assert_no_openai_violations, validated_openai_emulator
 from trio_bidi.cli import main
 from trio_bidi.cli._devices import format_devices
@@ -198,10 +199,10 @@ def test_chat_help_explains_provider_and_voice(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit):
         main(["chat", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    provider = shown[shown.index("--provider {gemini,openai} ") :]
-    assert provider.startswith("--provider {gemini,openai} the realtime service: openai")
+    provider = shown[shown.index("--provider {gemini,nova,openai} ") :]
+    assert provider.startswith("--provider {gemini,nova,openai} the realtime service: openai")
     voice = shown[shown.index("--voice VOICE ") :]
-    assert "'alloy' or 'marin' with openai, 'Puck' or 'Kore' with gemini" in voice
+    assert "'alloy' or 'marin' with openai, 'Puck' or 'Kore' with gemini, 'matthew'" in voice
 
 
 @pytest.mark.parametrize("path", ["/nonexistent/x.wav", "/"])
@@ -247,3 +248,56 @@ def _source_env() -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
     }
+
+
+async def test_chat_text_with_nova_against_its_emulator() -> None:
+    """``--provider nova``: AWS credentials from the environment, the emulator's CA trusted."""
+    async with validated_nova_emulator() as emulator:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ACCESS_KEY_ID=emulator.access_key,
+            AWS_SECRET_ACCESS_KEY=emulator.secret_key,
+            AWS_REGION="us-east-1",
+            SSL_CERT_FILE=emulator.ca_cert_pem_path,
+        )
+        result = await trio.run_process(
+            [
+                *(sys.executable, "-m", "trio_bidi", "chat", "--provider", "nova", "--text"),
+                *("--voice", "tiffany", "--url", emulator.endpoint_url),
+            ],
+            stdin=b"Hello there\n",
+            capture_stdout=True,
+            capture_stderr=True,
+            env=env,
+            check=False,
+        )
+        events = emulator.messages_of("promptStart")
+    assert_no_nova_violations(emulator)
+    assert result.returncode == 0, result.stderr.decode()
+    stdout = result.stdout.decode()
+    assert stdout.startswith("Talking with amazon.nova-2-sonic-v1:0 (nova)")
+    assert "Assistant:" in stdout
+    assert "Hello there" in stdout.split("Assistant:", 1)[1]
+    voice = events[0]["audioOutputConfiguration"]["voiceId"]
+    assert voice == "tiffany"
+
+
+async def test_chat_with_nova_without_credentials_says_how_in_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_CONFIG_FILE="/nonexistent/config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    result = await trio.run_process(
+        [sys.executable, "-m", "trio_bidi", "chat", "--provider", "nova", "--text"],
+        stdin=b"Hello\n",
+        capture_stdout=True,
+        capture_stderr=True,
+        env=env,
+        check=False,
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "credentials" in stderr

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 _PROVIDERS = {
     "openai": "OPENAI_API_KEY",
     "gemini": "GOOGLE_API_KEY (or GEMINI_API_KEY)",
+    "nova": "AWS credentials (access keys, a profile, SSO...) and AWS_REGION",
 }
 
 
@@ -59,13 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--provider",
         choices=sorted(_PROVIDERS),
         default="openai",
-        help="the realtime service: openai (OpenAI Realtime, the default) or gemini (Gemini Live)",
+        help="the realtime service: openai (OpenAI Realtime, the default), gemini (Gemini "
+        "Live) or nova (Amazon Nova Sonic on Bedrock)",
     )
     chat.add_argument("--model", help="model id (default: the provider's default model)")
     chat.add_argument(
         "--voice",
         help="the assistant's voice: e.g. 'alloy' or 'marin' with openai, 'Puck' or 'Kore' "
-        "with gemini (default: the provider's default voice)",
+        "with gemini, 'matthew' or 'tiffany' with nova (default: the provider's default voice)",
     )
     chat.add_argument("--system", help="system prompt (instructions for the model)")
     mode = chat.add_mutually_exclusive_group()
@@ -93,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="mute the microphone while the assistant speaks (no headphones)",
     )
     chat.add_argument(
-        "--url", help="the provider's WebSocket endpoint (e.g. a local emulator or a proxy)"
+        "--url",
+        help="the provider's endpoint, e.g. a local emulator or a proxy (a ws:// or wss:// "
+        "URL for openai and gemini, https://host:port for nova)",
     )
 
     commands.add_parser(

@@ -31,10 +31,12 @@ def make_model(
     """Build the provider's model, with its key from the environment.
 
     Args:
-        provider: ``"openai"`` or ``"gemini"``.
+        provider: ``"openai"``, ``"gemini"`` or ``"nova"`` (Amazon Nova Sonic: AWS
+            credentials and region come from the environment, resolved at connect).
         model_id: The model (default: the provider's default).
         voice: The assistant's voice.
-        url: Another WebSocket endpoint (an emulator, a proxy).
+        url: Another endpoint (an emulator, a proxy): a WebSocket URL for openai and
+            gemini, ``https://host:port`` for nova.
         environ: The environment (default ``os.environ``).
 
     Raises:
@@ -42,9 +44,18 @@ def make_model(
             message names the variable).
     """
     env = os.environ if environ is None else environ
+    provider_config: dict[str, Any] = {"audio": {"voice": voice}} if voice else {}
+    if provider == "nova":
+        from ..models.nova_sonic import BidiNovaSonicModel
+
+        return BidiNovaSonicModel(
+            model_id or "amazon.nova-2-sonic-v1:0",
+            provider_config,
+            {"endpoint_url": url} if url else {},
+        )
     if provider not in _KEYS:
         raise BidiConfigurationError(
-            f"unknown provider {provider!r} (choose from {', '.join(sorted(_KEYS))})"
+            f"unknown provider {provider!r} (choose from {', '.join(sorted([*_KEYS, 'nova']))})"
         )
     names = _KEYS[provider]
     key = next((env[name] for name in names if env.get(name)), None)
@@ -56,7 +67,6 @@ def make_model(
     client: dict[str, Any] = {"api_key": key}
     if url:
         client["url"] = url
-    provider_config: dict[str, Any] = {"audio": {"voice": voice}} if voice else {}
     kwargs: dict[str, Any] = {"provider_config": provider_config, "client_config": client}
     if model_id:
         kwargs["model_id"] = model_id
