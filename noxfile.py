@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -69,6 +72,50 @@ def docs(session: nox.Session) -> None:
     install_groups(session, "docs")
     session.env["NO_MKDOCS_2_WARNING"] = "1"
     session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
+
+
+def python_312() -> str:
+    """Python 3.12 for the official AWS client: pyenv's newest 3.12, else one on PATH.
+
+    pyenv's shims are on PATH even for versions that are not selected (and then fail), so
+    a candidate counts only when it runs.
+    """
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(
+        root.glob("versions/3.12*/bin/python3.12"),
+        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parts[-3].split(".")],
+    )
+    on_path = shutil.which("python3.12")
+    for candidate in [*reversed(found), *([on_path] if on_path else [])]:
+        check = subprocess.run([str(candidate), "-c", "pass"], capture_output=True, check=False)
+        if check.returncode == 0:
+            return str(candidate)
+    return "3.12"
+
+
+AWS_CLIENT = "aws_sdk_bedrock_runtime[awscrt]==0.12.0"
+
+
+@nox.session(python=python_312())
+def nova_official(session: nox.Session) -> None:
+    """The official AWS client (Python 3.12, CRT transport) against the Nova Sonic emulator."""
+    session.install("--upgrade", "pip")
+    session.install(
+        "-e",
+        ".[nova-emulator]",
+        AWS_CLIENT,
+        "pytest>=8.3",
+        "pytest-trio>=0.8",
+        "jsonschema>=4.20",
+    )
+    session.run(
+        "pytest",
+        "--noconftest",
+        "-p",
+        "no:cacheprovider",
+        "tests/nova_official/official_client_check.py",
+        *session.posargs,
+    )
 
 
 STRANDS_VERSION = "1.40.0"
