@@ -19,7 +19,7 @@ from ..._websocket import WebSocket, WebSocketClosed, WebSocketHandshakeError, o
 from ...errors import BidiConnectionError, BidiModelTimeoutError, BidiProtocolError, BidiStateError
 from ...events import BidiAudioInputEvent
 from ...types import Message, ToolSpec
-from .._base import ConnectionBase, Emit, SendableEvent
+from .._base import ConnectionBase, Emit, SendableEvent, fresh_error
 from . import _wire
 from ._config import (
     DEFAULT_MODEL_ID,
@@ -371,8 +371,9 @@ class GeminiLiveConnection(ConnectionBase):
 
     async def _send_signal(self, text: str) -> None:
         if not self.is_open:
-            if self._failure is not None and self._state != "closed":
-                raise self._failure
+            failure = self._failure
+            if failure is not None and self._state != "closed":
+                raise fresh_error(failure) from failure
             raise BidiStateError(f"connection {self.connection_id} is not open")
         async with self._write_lock:
             await self._send(text)
