@@ -145,16 +145,15 @@ async def test_receive_is_a_cancel_point_that_takes_nothing_when_cancelled(
 
 
 async def test_receive_over_a_full_buffer_still_yields_to_other_tasks() -> None:
-    async with validated_openai_emulator() as emulator:
-        async with openai_model(emulator).connect() as connection:
-            await connection.send(BidiTextInputEvent("fill the buffer"))
-            await emulator.wait_for_client_message("response.create")
-            await emulator.wait_response_done()
-            await trio.sleep(0.05)  # let the reader fill the event buffer
-            events = connection.receive()
-            with trio.testing.assert_checkpoints():
-                for _ in range(16):
-                    await events.__anext__()
+    async with _openai() as (emulator, connection, _audio):
+        await connection.send(BidiTextInputEvent("fill the buffer"))
+        await emulator.wait_for_client_message("response.create")
+        await emulator.wait_response_done()
+        await trio.sleep(0.05)  # let the reader fill the event buffer
+        events = connection.receive()
+        with trio.testing.assert_checkpoints():
+            for _ in range(16):
+                await events.__anext__()
 
 
 @pytest.mark.parametrize("emulator_class", [OpenAIRealtimeEmulator, GeminiLiveEmulator])

@@ -32,8 +32,6 @@ __all__ = ["BidiOpenAIRealtimeModel", "OpenAIRealtimeConnection"]
 
 logger = logging.getLogger(__name__)
 
-_CONNECT_TIMEOUT_S = 15.0
-
 
 class BidiOpenAIRealtimeModel:
     """The OpenAI Realtime API (GA) as a bidirectional model.
@@ -49,8 +47,13 @@ class BidiOpenAIRealtimeModel:
             (``"near_field"``, ``"far_field"`` or a dict; None by default).
         client_config: ``api_key`` (else ``OPENAI_API_KEY``), ``organization`` /
             ``project`` (else ``OPENAI_ORGANIZATION`` / ``OPENAI_PROJECT``), ``url``
-            (default ``wss://api.openai.com/v1/realtime``; ``?model=`` is appended) and
-            ``timeout_s`` (the connection's time limit, default and maximum 3000).
+            (default ``wss://api.openai.com/v1/realtime``; ``?model=`` is appended),
+            ``timeout_s`` (the connection's time limit, default and maximum 3000),
+            ``connect_timeout_s`` (handshake and ``session.created``, default 15) and
+            ``max_json_depth`` (deepest nesting accepted in server JSON and function
+            arguments, default 64).
+        **kwargs: Accepted and ignored, as Strands reserves them for future parameters
+            (their names are logged at warning level).
 
     Raises:
         BidiConfigurationError: A key is unknown, a value is out of range, or there is
@@ -62,7 +65,14 @@ class BidiOpenAIRealtimeModel:
         model_id: str = DEFAULT_MODEL_ID,
         provider_config: Mapping[str, Any] | None = None,
         client_config: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
+        if kwargs:
+            logger.warning(
+                "keys=<%s> | ignoring unknown keyword arguments (Strands reserves them for "
+                "future parameters)",
+                sorted(kwargs),
+            )
         self._model_id = model_id
         self._config = resolve_provider_config(provider_config)
         self._client = resolve_client_config(client_config)
@@ -143,7 +153,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
         super().__init__(f"openai-{uuid.uuid4().hex[:12]}", model_id, time_limit_s=client.timeout_s)
         self._client = client
         self._url = client.url_for(model_id)
-        self._protocol = OpenAIRealtimeProtocol(config)
+        self._protocol = OpenAIRealtimeProtocol(config, max_json_depth=client.max_json_depth)
         # Built before the socket opens, so bad history fails without a connection.
         self._open_texts = self._protocol.open_messages(system_prompt, tools, messages)
         self._stack = AsyncExitStack()
@@ -160,7 +170,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
                 open_websocket(
                     self._url,
                     headers=self._client.headers(),
-                    connect_timeout_s=_CONNECT_TIMEOUT_S,
+                    connect_timeout_s=self._client.connect_timeout_s,
                 )
             )
         except WebSocketHandshakeError as exc:
@@ -170,13 +180,14 @@ class OpenAIRealtimeConnection(ConnectionBase):
             ) from exc
         self._ws = ws
         try:
-            with trio.fail_after(_CONNECT_TIMEOUT_S):
+            with trio.fail_after(self._client.connect_timeout_s):
                 await self._wait_session_created(ws)
             for text in self._open_texts:
                 await ws.send_text(text)
         except trio.TooSlowError as exc:
             raise BidiConnectionError(
-                f"no session.created from {self._client.url} within {_CONNECT_TIMEOUT_S:g} s"
+                f"no session.created from {self._client.url} within "
+                f"{self._client.connect_timeout_s:g} s"
             ) from exc
         except WebSocketClosed as exc:
             raise BidiConnectionError(
@@ -225,6 +236,8 @@ class OpenAIRealtimeConnection(ConnectionBase):
             while True:
                 for event in receive_raw(await ws.receive()):
                     await emit(event)
+                if protocol.has_outbox:
+                    await self._send_outbox()
                 if protocol.expired:
                     self.expire_now(
                         BidiModelTimeoutError(
@@ -251,6 +264,11 @@ class OpenAIRealtimeConnection(ConnectionBase):
                 code=exc.code,
                 reason=exc.reason,
             ) from exc
+
+    async def _send_outbox(self) -> None:
+        """Send what the protocol answers by itself (error results of malformed calls)."""
+        async with self._write_lock:
+            await self._send_texts(self._protocol.take_outbox())
 
     async def _write(self, event: SendableEvent) -> None:
         await self._send_texts(self._protocol.send(event))

@@ -7,14 +7,17 @@ event models declare, and nothing else.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ...errors import BidiConfigurationError, BidiProtocolError
 from ...events import BidiUsageEvent
 from ...types import ToolResult, ToolSpec
+from .._json import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded
 
 __all__ = [
     "MAX_CALL_ID_LENGTH",
@@ -23,11 +26,13 @@ __all__ = [
     "base64_size",
     "decode",
     "encode",
+    "event_type_of",
     "function_call_item",
     "function_call_output_item",
     "function_tool",
     "image_item",
     "item_create",
+    "looks_like_base64",
     "response_create",
     "session_update",
     "short_call_id",
@@ -42,19 +47,36 @@ MAX_CALL_ID_LENGTH: Final = 32
 
 _IMAGE_TYPES: Final = frozenset({"image/png", "image/jpeg", "image/jpg"})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_loads = json.loads
+_a2b = binascii.a2b_base64
 _APPEND_PREFIX: Final = '{"type":"input_audio_buffer.append","audio":"'
 
 
-def decode(raw: str | bytes) -> dict[str, Any]:
-    """Parse one server message.
+_TYPE_FIELD: Final = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9_.]{1,80})"')
+
+
+def event_type_of(raw: str | bytes) -> str | None:
+    """Find the ``type`` of a server message that could not be parsed (for error reports)."""
+    head = raw[:512].encode("utf-8", "replace") if isinstance(raw, str) else raw[:512]
+    found = _TYPE_FIELD.search(head)
+    return found.group(1).decode() if found else None
+
+
+def decode(raw: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """Parse one server message whose JSON nests at most ``max_depth`` levels.
 
     Raises:
-        BidiProtocolError: Not JSON, or not a JSON object with a string ``type``.
+        BidiProtocolError: Not JSON, nested too deeply, or not a JSON object with a
+            string ``type``.
     """
     try:
-        message = _loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8
+        message = loads_bounded(raw, max_depth)
+    except JSONNestingError as exc:
+        kind = event_type_of(raw)
+        raise BidiProtocolError(
+            f"server event {kind or '(type unknown)'!s} nests deeper than {max_depth} levels",
+            raw=raw[:200],
+        ) from exc
+    except ValueError as exc:  # JSONDecodeError and bad UTF-8
         raise BidiProtocolError(f"server sent malformed JSON: {exc}", raw=raw) from exc
     if type(message) is not dict or type(message.get("type")) is not str:
         raise BidiProtocolError("server message is not a JSON object with a string 'type'", raw=raw)
@@ -80,6 +102,30 @@ def audio_append(audio_b64: str) -> str:
     ):
         return _APPEND_PREFIX + audio_b64 + '"}'
     return _dumps({"type": "input_audio_buffer.append", "audio": audio_b64})
+
+
+_BASE64_EDGE: Final = 64
+
+
+def looks_like_base64(data: str) -> bool:
+    """Cheaply tell whether ``data`` can be base64 (audio deltas, 50 a second).
+
+    Checks the length (a multiple of 4), that it is ASCII (constant time for ``str``) and
+    decodes its first and last 64 characters strictly; the middle is not looked at, so
+    the cost does not grow with the chunk (about 0.4 us per delta).
+    """
+    size = len(data)
+    if size % 4 or not data.isascii():
+        return False
+    try:
+        if size <= 2 * _BASE64_EDGE:
+            _a2b(data, strict_mode=True)
+        else:
+            _a2b(data[:_BASE64_EDGE], strict_mode=True)
+            _a2b(data[-_BASE64_EDGE:], strict_mode=True)
+    except binascii.Error:
+        return False
+    return True
 
 
 def base64_size(data: str) -> int:
