@@ -205,6 +205,7 @@ class GeminiLiveConnection(ConnectionBase):
             max_unconsumed_input_bytes=settings.max_unconsumed_input_bytes,
             tool_names=names,
             open_tool_calls=carryover.open_tool_calls if carryover is not None else None,
+            max_json_depth=client.max_json_depth,
         )
         self._resume_handle = session_handle
         if session_handle:
@@ -222,6 +223,9 @@ class GeminiLiveConnection(ConnectionBase):
         )
         self._stack = AsyncExitStack()
         self._ws: WebSocket | None = None
+        # Handles held when goAway arrived (None: no goAway yet).
+        self._go_away_handles: int | None = None
+        self._restart_now = False
 
     @property
     def protocol(self) -> GeminiLiveProtocol:
@@ -305,15 +309,66 @@ class GeminiLiveConnection(ConnectionBase):
             while True:
                 for event in receive(await ws.receive()):
                     await emit(event)
+                if protocol.has_outbox:
+                    await self._send_outbox()
                 if protocol.go_away:
-                    self.expire_now(self._go_away_error())
-                    await trio.sleep_forever()
+                    if self._go_away_handles is None:
+                        self._on_go_away()
+                    if self._restart_point_reached():
+                        logger.info(
+                            "connection_id=<%s>, fresh_handle=<%s> | going away: restarting",
+                            self.connection_id,
+                            protocol.handle_count > (self._go_away_handles or 0),
+                        )
+                        self.expire_now(self._go_away_error())
+                        await trio.sleep_forever()
         except WebSocketClosed as exc:
             if not exc.by_peer:
                 return
             raise BidiConnectionError(
                 describe_close(exc.code, exc.reason), code=exc.code, reason=exc.reason
             ) from exc
+
+    def _on_go_away(self) -> None:
+        """Note the ``goAway`` and bound the connection by its ``timeLeft`` (minus a margin).
+
+        The service keeps the connection for ``timeLeft`` and sends a fresh resumable
+        handle right after ``goAway``; restarting at once would resume from the stale
+        one. The connection goes on until :meth:`_restart_point_reached`, and at the
+        latest until ``timeLeft`` minus ``go_away_margin_s`` (then the deadline ends it).
+        """
+        protocol = self._protocol
+        self._go_away_handles = protocol.handle_count
+        left = protocol.go_away_time_left
+        margin = self._client.go_away_margin_s
+        if left is None or left <= margin:
+            self._restart_now = True
+            return
+        self.deadline = min(self.deadline, trio.current_time() + left - margin)
+        logger.debug(
+            "connection_id=<%s>, time_left=<%s>, margin=<%s> | going away: waiting for a "
+            "fresh handle or the end of the turn",
+            self.connection_id,
+            left,
+            margin,
+        )
+
+    def _restart_point_reached(self) -> bool:
+        """True once no turn is open and (with resumption) a handle newer than goAway is held."""
+        if self._restart_now:
+            return True
+        protocol = self._protocol
+        if protocol.response_id is not None:
+            return False
+        if not self._settings.session_resumption:
+            return True
+        return protocol.handle_count > (self._go_away_handles or 0)
+
+    async def _send_outbox(self) -> None:
+        """Send what the protocol answers by itself (error results of refused tool calls)."""
+        async with self._write_lock:
+            for text in self._protocol.take_outbox():
+                await self._send(text)
 
     def restart_config(self) -> dict[str, Any]:
         """What a new connection needs to continue this session: ``model.connect(**it)``.
@@ -341,6 +396,8 @@ class GeminiLiveConnection(ConnectionBase):
         )
 
     def _timeout_error(self) -> BidiModelTimeoutError:
+        if self._go_away_handles is not None:
+            return self._go_away_error()
         return self._restart_error(
             f"connection {self.connection_id} reached its time limit ({self._time_limit_s:g} s)"
         )

@@ -8,12 +8,14 @@ text directly from a constant prefix and suffix around the (JSON-escaped) base64
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from ...errors import BidiProtocolError
 from ...types import Message, ToolResult, ToolSpec
+from .._untrusted import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded
 
 __all__ = [
     "audio_message",
@@ -23,13 +25,13 @@ __all__ = [
     "encode",
     "function_declarations",
     "history_turns",
+    "message_kind",
     "realtime_message",
     "setup_message",
     "tool_response_message",
 ]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_loads = json.loads
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -37,15 +39,33 @@ def encode(message: dict[str, Any]) -> str:
     return _dumps(message)
 
 
-def decode(data: str | bytes) -> dict[str, Any]:
-    """Decode one server message.
+_FIRST_KEY = re.compile(rb'^\s*\{\s*"([A-Za-z_]{1,60})"')
+
+
+def message_kind(data: str | bytes | dict[str, Any]) -> str | None:
+    """Name a server message by its first top-level key (``toolCall``, ``serverContent``...)."""
+    if isinstance(data, dict):
+        return next(iter(data), None)
+    head = data[:256].encode("utf-8", "replace") if isinstance(data, str) else data[:256]
+    found = _FIRST_KEY.match(head)
+    return found.group(1).decode() if found else None
+
+
+def decode(data: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """Decode one server message whose JSON nests at most ``max_depth`` levels.
 
     Raises:
-        BidiProtocolError: The text is not JSON or not a JSON object.
+        BidiProtocolError: The text is not JSON, nests too deeply, or is not an object.
     """
     try:
-        message = _loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+        message = loads_bounded(data, max_depth)
+    except JSONNestingError as exc:
+        kind = message_kind(exc.value if isinstance(exc.value, dict) else data)
+        raise BidiProtocolError(
+            f"Gemini Live message {kind or '(kind unknown)'} nests deeper than {max_depth} levels",
+            raw=exc.value if isinstance(exc.value, dict) else data[:200],
+        ) from exc
+    except ValueError as exc:  # JSONDecodeError and bad UTF-8
         raise BidiProtocolError(f"Gemini Live sent invalid JSON: {exc}", raw=data) from exc
     if not isinstance(message, dict):
         raise BidiProtocolError(

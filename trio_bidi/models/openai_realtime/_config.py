@@ -15,6 +15,7 @@ import attrs
 
 from ...errors import BidiConfigurationError
 from ...types import AudioConfig
+from .._untrusted import DEFAULT_MAX_DEPTH
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -90,7 +91,7 @@ _CLIENT_KEYS: Final = frozenset(
 )
 DEFAULT_CONNECT_TIMEOUT_S: Final = 15.0
 """Limit for the WebSocket handshake and for ``session.created``."""
-DEFAULT_MAX_JSON_DEPTH: Final = 64
+DEFAULT_MAX_JSON_DEPTH: Final = DEFAULT_MAX_DEPTH
 """How deeply server JSON (messages, function arguments) may nest."""
 
 

@@ -36,7 +36,7 @@ from ...events import (
     ToolUseStreamEvent,
 )
 from ...types import Message, ToolResult, ToolSpec
-from .._json import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded
+from .._untrusted import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded, looks_like_base64
 from . import _wire
 
 __all__ = ["OpenAIRealtimeProtocol"]
@@ -335,7 +335,7 @@ class OpenAIRealtimeProtocol:
         delta = message["delta"]
         if type(delta) is not str:
             raise TypeError(f"delta must be a string, not {type(delta).__name__}")
-        if not _wire.looks_like_base64(delta):
+        if not looks_like_base64(delta):
             raise ValueError("delta is not base64 audio")
         item_id = message.get("item_id")
         if type(item_id) is not str:

@@ -7,7 +7,6 @@ event models declare, and nothing else.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import json
 import re
@@ -17,7 +16,7 @@ from typing import Any, Final
 from ...errors import BidiConfigurationError, BidiProtocolError
 from ...events import BidiUsageEvent
 from ...types import ToolResult, ToolSpec
-from .._json import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded
+from .._untrusted import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded
 
 __all__ = [
     "MAX_CALL_ID_LENGTH",
@@ -32,7 +31,6 @@ __all__ = [
     "function_tool",
     "image_item",
     "item_create",
-    "looks_like_base64",
     "response_create",
     "session_update",
     "short_call_id",
@@ -47,7 +45,6 @@ MAX_CALL_ID_LENGTH: Final = 32
 
 _IMAGE_TYPES: Final = frozenset({"image/png", "image/jpeg", "image/jpg"})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_a2b = binascii.a2b_base64
 _APPEND_PREFIX: Final = '{"type":"input_audio_buffer.append","audio":"'
 
 
@@ -102,30 +99,6 @@ def audio_append(audio_b64: str) -> str:
     ):
         return _APPEND_PREFIX + audio_b64 + '"}'
     return _dumps({"type": "input_audio_buffer.append", "audio": audio_b64})
-
-
-_BASE64_EDGE: Final = 64
-
-
-def looks_like_base64(data: str) -> bool:
-    """Cheaply tell whether ``data`` can be base64 (audio deltas, 50 a second).
-
-    Checks the length (a multiple of 4), that it is ASCII (constant time for ``str``) and
-    decodes its first and last 64 characters strictly; the middle is not looked at, so
-    the cost does not grow with the chunk (about 0.4 us per delta).
-    """
-    size = len(data)
-    if size % 4 or not data.isascii():
-        return False
-    try:
-        if size <= 2 * _BASE64_EDGE:
-            _a2b(data, strict_mode=True)
-        else:
-            _a2b(data[:_BASE64_EDGE], strict_mode=True)
-            _a2b(data[-_BASE64_EDGE:], strict_mode=True)
-    except binascii.Error:
-        return False
-    return True
 
 
 def base64_size(data: str) -> int:

@@ -1,4 +1,4 @@
-"""JSON from a peer, with its nesting depth bounded.
+"""Checks of what a provider's server sends: JSON nesting depth, base64 audio.
 
 A server (or a model writing function arguments) can send JSON nested thousands of levels
 deep. Python's parser then raises ``RecursionError``, and a structure that parses but nests
@@ -11,10 +11,17 @@ and only text with more openers than the limit (never an audio message) is walke
 
 from __future__ import annotations
 
+import binascii
 import json
 from typing import Any, Final
 
-__all__ = ["DEFAULT_MAX_DEPTH", "JSONNestingError", "loads_bounded", "nesting_exceeds"]
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "JSONNestingError",
+    "loads_bounded",
+    "looks_like_base64",
+    "nesting_exceeds",
+]
 
 DEFAULT_MAX_DEPTH: Final = 64
 """The nesting a provider accepts unless configured otherwise."""
@@ -23,7 +30,17 @@ _loads = json.loads
 
 
 class JSONNestingError(ValueError):
-    """JSON nested more deeply than allowed."""
+    """JSON nested more deeply than allowed.
+
+    Args:
+        message: What was wrong.
+        value: The parsed value when the text could be parsed (None when the parser
+            itself ran out of stack), so a caller can still read its shallow fields.
+    """
+
+    def __init__(self, message: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 def nesting_exceeds(value: Any, limit: int) -> bool:
@@ -71,5 +88,31 @@ def loads_bounded(raw: str | bytes, limit: int = DEFAULT_MAX_DEPTH) -> Any:
             else raw.count(b"{") + raw.count(b"[")
         )
         if openers > limit and nesting_exceeds(value, limit):
-            raise JSONNestingError(f"JSON nested more than {limit} levels deep")
+            raise JSONNestingError(f"JSON nested more than {limit} levels deep", value)
     return value
+
+
+_BASE64_EDGE: Final = 64
+_a2b = binascii.a2b_base64
+
+
+def looks_like_base64(data: str) -> bool:
+    """Cheaply tell whether ``data`` can be base64 (audio chunks arrive 50 times a second).
+
+    Checks the length (a multiple of 4), that it is ASCII (constant time for ``str``) and
+    decodes its first and last 64 characters strictly; the middle is not looked at, so
+    the cost does not grow with the chunk (well under a microsecond per chunk, against
+    about 11 us for a strict decode of 100 ms of 24 kHz audio).
+    """
+    size = len(data)
+    if size % 4 or not data.isascii():
+        return False
+    try:
+        if size <= 2 * _BASE64_EDGE:
+            _a2b(data, strict_mode=True)
+        else:
+            _a2b(data[:_BASE64_EDGE], strict_mode=True)
+            _a2b(data[-_BASE64_EDGE:], strict_mode=True)
+    except binascii.Error:
+        return False
+    return True
