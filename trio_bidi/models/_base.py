@@ -326,6 +326,9 @@ class ConnectionBase(abc.ABC):
         await self._write_lock.acquire()
         try:
             await self._write(event)
+            if self._failure is not None and isinstance(self._failure, BidiModelTimeoutError):
+                # The time limit closed the transport under this (blocked) send.
+                raise fresh_error(self._failure) from self._failure
         except BidiConnectionError as exc:
             # The transport was closed under a blocked send because the connection had
             # already ended (its time limit, say): report that, not the close it caused.

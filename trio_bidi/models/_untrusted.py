@@ -21,6 +21,8 @@ __all__ = [
     "loads_bounded",
     "looks_like_base64",
     "nesting_exceeds",
+    "server_text",
+    "url_without_query",
 ]
 
 DEFAULT_MAX_DEPTH: Final = 64
@@ -116,3 +118,37 @@ def looks_like_base64(data: str) -> bool:
     except binascii.Error:
         return False
     return True
+
+
+_SERVER_TEXT_LIMIT: Final = 200
+
+
+def server_text(
+    text: object, secrets: tuple[str, ...] = (), limit: int = _SERVER_TEXT_LIMIT
+) -> str:
+    """Make server-chosen text (a close reason, an error body) safe for messages and logs.
+
+    Every secret it echoes (an API key a 401 body repeats) is replaced by ``<redacted>``,
+    control characters are escaped, and it is cut to ``limit`` characters.
+
+    Args:
+        text: The server's text (anything; ``str()`` is taken).
+        secrets: Values that must never appear (empty ones are ignored).
+        limit: The longest result, before the ``...`` that marks a cut.
+
+    Returns:
+        The text, safe to show.
+    """
+    result = str(text)
+    for secret in secrets:
+        if secret:
+            result = result.replace(secret, "<redacted>")
+    if not result.isprintable():
+        result = result.encode("unicode_escape").decode("ascii")
+    return result if len(result) <= limit else result[:limit] + "..."
+
+
+def url_without_query(url: str) -> str:
+    """Return ``url`` without its query string (which may carry a ``key=``)."""
+    head, _, _ = url.partition("?")
+    return head + "?..." if head != url else url

@@ -20,6 +20,7 @@ from ...errors import BidiConnectionError, BidiModelTimeoutError, BidiProtocolEr
 from ...events import BidiAudioInputEvent
 from ...types import Message, ToolSpec
 from .._base import ConnectionBase, Emit, SendableEvent, fresh_error
+from .._untrusted import server_text, url_without_query
 from . import _wire
 from ._config import (
     DEFAULT_MODEL_ID,
@@ -105,7 +106,8 @@ class BidiGeminiLiveModel:
         self._carryovers: OrderedDict[str, GeminiLiveProtocol] = OrderedDict()
 
     def __repr__(self) -> str:
-        return f"BidiGeminiLiveModel(model_id={self._model_id!r}, url={self._client.url!r})"
+        url = url_without_query(self._client.url)
+        return f"BidiGeminiLiveModel(model_id={self._model_id!r}, url={url!r})"
 
     @property
     def model_id(self) -> str:
@@ -232,6 +234,10 @@ class GeminiLiveConnection(ConnectionBase):
         """The connection's sans-IO protocol state."""
         return self._protocol
 
+    def _safe(self, text: object) -> str:
+        """Server-chosen text made safe for messages and logs (no key, bounded, escaped)."""
+        return server_text(text, (self._client.api_key, *self._client.headers.values()))
+
     @property
     def session_handle(self) -> str | None:
         """The newest resumable session handle (or the one this connection resumed)."""
@@ -250,7 +256,8 @@ class GeminiLiveConnection(ConnectionBase):
             )
         except WebSocketHandshakeError as exc:
             raise BidiConnectionError(
-                f"cannot open the Gemini Live connection to {client.url}: {exc}",
+                f"cannot open the Gemini Live connection to {url_without_query(client.url)}: "
+                f"{self._safe(exc)}",
                 code=exc.status,
             ) from exc
         self._ws = ws
@@ -272,13 +279,14 @@ class GeminiLiveConnection(ConnectionBase):
                 self._protocol.sent(text)
         except trio.TooSlowError as exc:
             raise BidiConnectionError(
-                f"no setupComplete from {client.url} within {client.connect_timeout_s:g} s"
+                f"no setupComplete from {url_without_query(client.url)} within "
+                f"{client.connect_timeout_s:g} s"
             ) from exc
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"{describe_close(exc.code, exc.reason)} (during setup)",
+                f"{describe_close(exc.code, self._safe(exc.reason))} (during setup)",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
         logger.debug(
             "connection_id=<%s>, resumed=<%s>, history_turns=<%d>, replayed=<%d> | session ready",
@@ -326,7 +334,9 @@ class GeminiLiveConnection(ConnectionBase):
             if not exc.by_peer:
                 return
             raise BidiConnectionError(
-                describe_close(exc.code, exc.reason), code=exc.code, reason=exc.reason
+                describe_close(exc.code, self._safe(exc.reason)),
+                code=exc.code,
+                reason=self._safe(exc.reason),
             ) from exc
 
     def _on_go_away(self) -> None:
@@ -409,9 +419,9 @@ class GeminiLiveConnection(ConnectionBase):
             await ws.send_text(text)
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"cannot send to Gemini Live: {describe_close(exc.code, exc.reason)}",
+                f"cannot send to Gemini Live: {describe_close(exc.code, self._safe(exc.reason))}",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
         self._protocol.sent(text)
 

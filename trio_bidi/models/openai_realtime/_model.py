@@ -19,6 +19,7 @@ from ...errors import (
 )
 from ...types import Message, ToolSpec
 from .._base import ConnectionBase, Emit, SendableEvent
+from .._untrusted import server_text, url_without_query
 from . import _wire
 from ._config import (
     DEFAULT_MODEL_ID,
@@ -78,7 +79,8 @@ class BidiOpenAIRealtimeModel:
         self._client = resolve_client_config(client_config)
 
     def __repr__(self) -> str:
-        return f"BidiOpenAIRealtimeModel(model_id={self._model_id!r}, url={self._client.url!r})"
+        url = url_without_query(self._client.url)
+        return f"BidiOpenAIRealtimeModel(model_id={self._model_id!r}, url={url!r})"
 
     @property
     def model_id(self) -> str:
@@ -164,6 +166,14 @@ class OpenAIRealtimeConnection(ConnectionBase):
         """The session's sans-IO protocol state."""
         return self._protocol
 
+    @property
+    def _public_url(self) -> str:
+        return url_without_query(self._client.url)
+
+    def _safe(self, text: object) -> str:
+        """Server-chosen text made safe for messages and logs (no key, bounded, escaped)."""
+        return server_text(text, (self._client.api_key,))
+
     async def _open(self) -> None:
         try:
             ws = await self._stack.enter_async_context(
@@ -175,7 +185,8 @@ class OpenAIRealtimeConnection(ConnectionBase):
             )
         except WebSocketHandshakeError as exc:
             raise BidiConnectionError(
-                f"cannot open the OpenAI Realtime connection to {self._client.url}: {exc}",
+                f"cannot open the OpenAI Realtime connection to {self._public_url}: "
+                f"{self._safe(exc)}",
                 code=exc.status,
             ) from exc
         self._ws = ws
@@ -186,19 +197,20 @@ class OpenAIRealtimeConnection(ConnectionBase):
                 await ws.send_text(text)
         except trio.TooSlowError as exc:
             raise BidiConnectionError(
-                f"no session.created from {self._client.url} within "
+                f"no session.created from {self._public_url} within "
                 f"{self._client.connect_timeout_s:g} s"
             ) from exc
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"the OpenAI Realtime server closed the connection while opening: {exc}",
+                "the OpenAI Realtime server closed the connection while opening: "
+                f"{self._safe(exc)}",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
         logger.debug(
             "connection_id=<%s>, url=<%s>, history_items=<%d> | session configured",
             self.connection_id,
-            self._client.url,
+            self._public_url,
             len(self._open_texts) - 1,
         )
 
@@ -221,7 +233,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
             if kind == "error":
                 error = message.get("error") or {}
                 raise BidiProviderError(
-                    str(error.get("message") or "the server refused the session"),
+                    self._safe(error.get("message") or "the server refused the session"),
                     code=error.get("code") or error.get("type"),
                     raw=message,
                 )
@@ -249,7 +261,9 @@ class OpenAIRealtimeConnection(ConnectionBase):
             if not exc.by_peer:
                 return
             raise BidiConnectionError(
-                f"the OpenAI Realtime connection ended: {exc}", code=exc.code, reason=exc.reason
+                f"the OpenAI Realtime connection ended: {self._safe(exc)}",
+                code=exc.code,
+                reason=self._safe(exc.reason),
             ) from exc
 
     async def _send_texts(self, texts: list[str]) -> None:
@@ -260,9 +274,9 @@ class OpenAIRealtimeConnection(ConnectionBase):
                 await ws.send_text(text)
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"cannot send to the OpenAI Realtime server: {exc}",
+                f"cannot send to the OpenAI Realtime server: {self._safe(exc)}",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
 
     async def _send_outbox(self) -> None:
