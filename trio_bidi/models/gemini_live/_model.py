@@ -364,7 +364,13 @@ class GeminiLiveConnection(ConnectionBase):
         )
 
     def _restart_point_reached(self) -> bool:
-        """True once no turn is open and (with resumption) a handle newer than goAway is held."""
+        """Whether to restart now, after a ``goAway``.
+
+        Without resumption: once no turn is open. With it: once no turn is open and a
+        handle newer than both the ``goAway`` and the end of the last turn is held (a
+        handle issued mid-turn does not cover the rest of that turn; the service sends
+        one after each turn).
+        """
         if self._restart_now:
             return True
         protocol = self._protocol
@@ -372,7 +378,8 @@ class GeminiLiveConnection(ConnectionBase):
             return False
         if not self._settings.session_resumption:
             return True
-        return protocol.handle_count > (self._go_away_handles or 0)
+        newest_needed = max(self._go_away_handles or 0, protocol.handles_at_turn_end)
+        return protocol.handle_count > newest_needed
 
     async def _send_outbox(self) -> None:
         """Send what the protocol answers by itself (error results of refused tool calls)."""

@@ -117,8 +117,9 @@ class GeminiLiveProtocol:
         self._outbox: list[str] = []
         #: Resumable handles received so far (tells a handle newer than ``goAway``).
         self.handle_count = 0
-        #: Turns completed so far (tells the end of the turn open at ``goAway``).
-        self.turns_completed = 0
+        #: ``handle_count`` when the last turn completed (a handle issued mid-turn does
+        #: not cover the rest of that turn).
+        self.handles_at_turn_end = 0
         self._input_rate = input_rate
         self._output_rate = output_rate
         self._text_input = text_input
@@ -444,7 +445,7 @@ class GeminiLiveProtocol:
                 out.append(BidiTranscriptStreamEvent({"text": text}, text, "assistant", True, text))
 
     def _turn_complete(self, out: list[BidiOutputEvent]) -> None:
-        self.turns_completed += 1
+        self.handles_at_turn_end = self.handle_count
         if self._response_id is None:
             # The tail of an interrupted turn, or a turn without output: no response to end.
             self._finish_assistant(out)
