@@ -21,7 +21,9 @@ from tests.fixtures.openai import (
 )
 from tests.models._shared import TOOL_SPEC, collect_until, is_complete, of_type
 from tests.oracles.openai import client_message_problems
-from trio_bidi.errors import BidiModelTimeoutError, BidiProtocolError
+from trio_bidi import BidiOpenAIRealtimeModel
+from trio_bidi._websocket import WebSocket, serve_websocket
+from trio_bidi.errors import BidiConnectionError, BidiModelTimeoutError, BidiProtocolError
 from trio_bidi.events import (
     BidiAudioInputEvent,
     BidiAudioStreamEvent,
@@ -223,3 +225,28 @@ async def test_a_send_blocked_on_a_server_that_stopped_reading_ends_at_the_time_
         assert stalled.is_set()
     # The time limit, plus at most the transport's bounded close.
     assert 10 <= elapsed <= 15, elapsed
+
+
+@pytest.mark.parametrize("connect_timeout_s", [None, 3.0])
+async def test_a_server_that_never_says_session_created_fails_at_the_connect_timeout(
+    autojump_clock: trio.abc.Clock, connect_timeout_s: float | None
+) -> None:
+    async def silent(ws: WebSocket) -> None:
+        await trio.sleep_forever()
+
+    client = {} if connect_timeout_s is None else {"connect_timeout_s": connect_timeout_s}
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, silent)
+        model = BidiOpenAIRealtimeModel(
+            client_config={"api_key": "k", "url": f"{server.url}/v1/realtime", **client}
+        )
+        start = trio.current_time()
+        with pytest.raises(BidiConnectionError, match=r"no session\.created") as info:
+            async with model.connect():
+                pass
+        elapsed = trio.current_time() - start
+        server.close()
+    expected = connect_timeout_s or 15.0
+    assert f"within {expected:g} s" in str(info.value)
+    # The timeout, plus the transport's bounded close handshake with a silent server.
+    assert expected <= elapsed <= expected + 2.5
