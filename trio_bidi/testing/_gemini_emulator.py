@@ -1,25 +1,32 @@
 """A loopback emulator of the Gemini Live API, for tests and demos without a network.
 
 It speaks the Live API's WebSocket protocol (camelCase JSON, ``setup`` answered by
-``setupComplete``, errors as close frames) on ``127.0.0.1`` and an ephemeral port::
+``setupComplete``, errors as close frames) on ``127.0.0.1`` and an ephemeral port, and
+is scripted like every emulator of :mod:`trio_bidi.testing`::
 
     async with GeminiLiveEmulator(api_key="test-key") as emulator:
+        emulator.queue(FunctionCallReply("get_time"), SpokenReply("It is noon."))
         model = BidiGeminiLiveModel(client_config={"api_key": "test-key", "url": emulator.url})
         async with model.connect() as connection:
-            session = await emulator.wait_session()
-            await session.speak("Hello there")        # audio + transcription + turn end
-            await session.call_tools([("call-1", "get_time", {})])
-            await session.go_away()                    # the client should resume
+            ...
+            await emulator.barge_in()     # serverContent.interrupted; the reply stops
+            await emulator.expire()       # goAway, a fresh handle, then a close
+            await emulator.send_error("Internal error encountered.", code=1011)
 
-By default a text turn (``clientContent`` with ``turnComplete``, or ``realtimeInput.text``)
-gets a spoken reply, a tool response gets a short spoken acknowledgement, and the end of
-an audio stream (``activityEnd`` / ``audioStreamEnd``) gets an input transcription and a
-reply. Every client message is recorded (``emulator.client_messages``) and passed to the
-optional ``client_message_validator``; every server message to the optional
-``server_message_validator``. What a validator raises is recorded in
-``emulator.violations`` (tests assert it stays empty). Like the real service, the
-emulator also understands the proto field names (``client_content``, ``mime_type``) that
-the official Python SDK sends in places; ``session.messages`` holds them camelCased.
+A model turn (``clientContent`` with ``turnComplete``, ``realtimeInput.text``, a tool
+response, or the end of an audio stream after audio: ``activityEnd`` /
+``audioStreamEnd``) is answered with the next queued reply, or by default with speech
+(audio and transcription in the same messages). Replies play in the background, so the
+emulator keeps reading: a new user turn during a reply interrupts it, as the service
+does. After each turn, and right after ``goAway``, it issues a fresh resumption handle
+when the client asked for resumption. Every client message is recorded
+(``emulator.client_messages``) and passed to the optional ``client_message_validator``;
+every server message to the optional ``server_message_validator``. What a validator
+raises is recorded in ``emulator.violations`` (tests assert it stays empty). Like the
+real service, the emulator also understands the proto field names (``client_content``,
+``mime_type``) that the official Python SDK sends in places; ``session.messages`` holds
+them camelCased. Each connection's :class:`EmulatedGeminiSession` keeps lower-level
+hooks (``send``, ``send_raw``, ``speak``, ``call_tools``, ``go_away``, ``close``...).
 """
 
 from __future__ import annotations
