@@ -300,7 +300,7 @@ class GeminiLiveConnection(ConnectionBase):
         while True:
             raw = await ws.receive()
             try:
-                message = _wire.decode(raw)
+                message = _wire.decode(raw, self._client.max_json_depth)
             except BidiProtocolError as exc:
                 logger.warning("error=<%s> | malformed message while opening", exc)
                 continue

@@ -223,7 +223,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
     async def _wait_session_created(self, ws: WebSocket) -> None:
         while True:
             try:
-                message = _wire.decode(await ws.receive())
+                message = _wire.decode(await ws.receive(), self._client.max_json_depth)
             except BidiProtocolError as exc:
                 logger.warning("error=<%s> | malformed message while opening", exc)
                 continue
