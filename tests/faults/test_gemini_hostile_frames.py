@@ -60,10 +60,11 @@ async def test_a_deeply_nested_message_is_an_error_event_and_the_session_goes_on
     assert _final_assistant_text(events) == "You said hello"
 
 
-async def test_a_tool_call_nested_too_deeply_is_answered_with_an_error() -> None:
+@pytest.mark.parametrize("depth", [100, 100_000], ids=["parsed", "beyond-the-parser"])
+async def test_a_tool_call_nested_too_deeply_is_answered_with_an_error(depth: int) -> None:
     async def hostile(session: EmulatedGeminiSession, message: object) -> None:
-        call = {"id": "call-deep", "name": "get_weather", "args": json.loads(_nested(100))}
-        await session.send({"toolCall": {"functionCalls": [call]}})
+        call = '{"id":"call-deep","name":"get_weather","args":' + _nested(depth) + "}"
+        await session.send_raw('{"toolCall":{"functionCalls":[' + call + "]}}")
 
     async with validated_gemini_emulator() as emulator:
         emulator.on_client("clientContent", hostile, replace_default=True)

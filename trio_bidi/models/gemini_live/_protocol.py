@@ -253,6 +253,10 @@ class GeminiLiveProtocol:
             logger.warning("error=<%s> | malformed Gemini Live message", exc)
             if isinstance(exc.raw, dict):
                 self._refuse_tool_calls(exc.raw, str(exc))
+            elif _wire.message_kind(data) == "toolCall":
+                # Too deep for the parser itself: read the calls' ids from the text.
+                calls = [{"id": i, "name": n} for i, n in _wire.shallow_call_ids(data)]
+                self._refuse_tool_calls({"toolCall": {"functionCalls": calls}}, str(exc))
             return [BidiErrorEvent(exc, {"server_message": _wire.message_kind(data)})]
         return self.receive_message(message)
 

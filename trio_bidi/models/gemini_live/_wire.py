@@ -28,6 +28,7 @@ __all__ = [
     "message_kind",
     "realtime_message",
     "setup_message",
+    "shallow_call_ids",
     "tool_response_message",
 ]
 
@@ -49,6 +50,28 @@ def message_kind(data: str | bytes | dict[str, Any]) -> str | None:
     head = data[:256].encode("utf-8", "replace") if isinstance(data, str) else data[:256]
     found = _FIRST_KEY.match(head)
     return found.group(1).decode() if found else None
+
+
+_CALL_HEAD = re.compile(
+    rb'\{\s*"(id|name)"\s*:\s*"([^"\\]{1,200})"\s*,\s*"(id|name)"\s*:\s*"([^"\\]{1,200})"'
+)
+_CALL_SCAN_BYTES = 65536
+
+
+def shallow_call_ids(data: str | bytes) -> list[tuple[str, str]]:
+    """Read ``(id, name)`` of each function call from a ``toolCall`` that cannot be parsed.
+
+    For a message nested too deeply for the JSON parser (the arguments come after the id
+    and name, which the service writes first); only its first 64 KiB are searched.
+    """
+    head = data[:_CALL_SCAN_BYTES]
+    raw = head.encode("utf-8", "replace") if isinstance(head, str) else head
+    found: list[tuple[str, str]] = []
+    for match in _CALL_HEAD.finditer(raw):
+        fields = {match.group(1): match.group(2), match.group(3): match.group(4)}
+        if set(fields) == {b"id", b"name"}:
+            found.append((fields[b"id"].decode(), fields[b"name"].decode()))
+    return found
 
 
 def decode(data: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
