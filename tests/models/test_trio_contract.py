@@ -164,3 +164,13 @@ async def test_emulators_let_the_callers_exception_through(emulator_class: type[
     with pytest.raises(KeyboardInterrupt):
         async with emulator_class():
             raise KeyboardInterrupt
+
+
+@PROVIDERS
+async def test_report_playback_is_a_checkpoint_on_every_path(open_provider: Opener) -> None:
+    async with open_provider() as (_, connection, _audio):
+        with trio.testing.assert_checkpoints():
+            await connection.report_playback(100)  # nothing to truncate yet
+        await connection.aclose()
+        with trio.testing.assert_checkpoints():
+            await connection.report_playback(100)  # closed

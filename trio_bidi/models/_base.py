@@ -339,8 +339,9 @@ class ConnectionBase(abc.ABC):
         finally:
             self._write_lock.release()
 
-    async def report_playback(self, played_ms: int) -> None:  # noqa: B027 - optional hook
-        """Ignore a playback report; providers that truncate override this."""
+    async def report_playback(self, played_ms: int) -> None:
+        """Ignore a playback report (a checkpoint); providers that truncate override this."""
+        await trio.lowlevel.checkpoint()
 
     def restart_config(self) -> dict[str, Any]:
         """Return nothing to resume with; providers with session resumption override this."""

@@ -698,7 +698,10 @@ class GeminiLiveEmulator:
         return [m for m in source if kind in _kinds(m)]
 
     async def _session(self, session: EmulatedGeminiSession | None) -> EmulatedGeminiSession:
-        return session if session is not None else await self.wait_session()
+        if session is None:
+            return await self.wait_session()
+        await trio.lowlevel.checkpoint()
+        return session
 
     async def send(
         self, message: dict[str, Any], session: EmulatedGeminiSession | None = None

@@ -1125,7 +1125,10 @@ class OpenAIRealtimeEmulator:
         return [m for m in self.client_messages if m.get("type") == kind]
 
     async def _session(self, session: EmulatedOpenAISession | None) -> EmulatedOpenAISession:
-        return session if session is not None else await self.wait_for_session()
+        if session is None:
+            return await self.wait_for_session()
+        await trio.lowlevel.checkpoint()
+        return session
 
     async def send(
         self, message: Mapping[str, Any], session: EmulatedOpenAISession | None = None

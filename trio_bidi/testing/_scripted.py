@@ -139,6 +139,7 @@ class ScriptedConnection(ConnectionBase):
 
     async def report_playback(self, played_ms: int) -> None:
         """Record a playback report (see ``playback_reports``)."""
+        await trio.lowlevel.checkpoint()
         self.playback_reports.append(played_ms)
 
     def restart_config(self) -> dict[str, Any]:

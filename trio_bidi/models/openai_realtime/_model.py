@@ -299,9 +299,11 @@ class OpenAIRealtimeConnection(ConnectionBase):
         """
         if not self.is_open:
             logger.debug("played_ms=<%s> | connection not open; playback report ignored", played_ms)
+            await trio.lowlevel.checkpoint()
             return
         texts = self._protocol.report_playback(played_ms)
         if not texts:
+            await trio.lowlevel.checkpoint()
             return
         try:
             async with self._write_lock:
