@@ -36,7 +36,13 @@ from ...events import (
     ToolUseStreamEvent,
 )
 from ...types import Message, ToolResult, ToolSpec
-from .._untrusted import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded, looks_like_base64
+from .._untrusted import (
+    DEFAULT_MAX_DEPTH,
+    JSONNestingError,
+    loads_bounded,
+    looks_like_base64,
+    server_text,
+)
 from . import _wire
 
 __all__ = ["OpenAIRealtimeProtocol"]
@@ -402,7 +408,7 @@ class OpenAIRealtimeProtocol:
             events.append(
                 BidiErrorEvent(
                     BidiProviderError(
-                        str(error.get("message") or "the response failed"),
+                        server_text(error.get("message") or "the response failed", limit=1000),
                         code=error.get("code") or error.get("type"),
                         raw=message,
                     ),
@@ -528,7 +534,8 @@ class OpenAIRealtimeProtocol:
     def _on_input_failed(self, message: dict[str, Any]) -> list[BidiOutputEvent]:
         error = message.get("error") or {}
         provider_error = BidiProviderError(
-            f"input audio transcription failed: {error.get('message') or 'no details'}",
+            "input audio transcription failed: "
+            + server_text(error.get("message") or "no details", limit=1000),
             code=error.get("code") or error.get("type"),
             raw=message,
         )
@@ -546,7 +553,7 @@ class OpenAIRealtimeProtocol:
             logger.info("code=<%s> | the server ended the session at its time limit", code)
             self.expired = True
             return _NO_EVENTS
-        text = str(error.get("message") or "the server reported an error")
+        text = server_text(error.get("message") or "the server reported an error", limit=1000)
         logger.warning("code=<%s>, message=<%s> | server error", code, text)
         details = {
             key: error.get(key)
