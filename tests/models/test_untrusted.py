@@ -68,10 +68,16 @@ def test_real_base64_is_accepted(data: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["abc", "ab=c", "!!!!", "@@@@" * 100, "AAAA" * 50 + "ÿÿÿÿ", "A===", "AA AA AA"]
+    "text", ["abc", "!!!!", "@@@@" * 100, "AAAA" * 50 + "ÿÿÿÿ", "not base64 text!", "AAA}"]
 )
 def test_text_that_is_not_base64_is_refused(text: str) -> None:
     assert not looks_like_base64(text)
+
+
+@pytest.mark.parametrize("text", ["ab=c", "A===", "AA AA AA"])
+def test_the_constant_time_check_does_not_look_inside(text: str) -> None:
+    # Documented: only the length, ASCII and the last character are checked.
+    assert looks_like_base64(text)
 
 
 def test_server_text_redacts_escapes_and_cuts() -> None:

@@ -13,13 +13,14 @@ is walked.
 
 from __future__ import annotations
 
-import binascii
 import json
 from typing import Any, Final
 
 __all__ = [
+    "BASE64_CHARS",
     "DEFAULT_MAX_DEPTH",
     "JSONNestingError",
+    "exceeds_depth",
     "loads_bounded",
     "looks_like_base64",
     "nesting_exceeds",
@@ -65,6 +66,14 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
             return True
         pending.extend((child, depth + 1) for child in children if type(child) in (dict, list))
     return False
+
+
+def exceeds_depth(raw: str | bytes, value: Any, limit: int) -> bool:
+    """Whether parsed ``value`` (from the text ``raw``) nests deeper than ``limit``.
+
+    Cheap unless the text holds more than ``limit`` openers: only then is it walked.
+    """
+    return _openers_exceed(raw, limit) and nesting_exceeds(value, limit)
 
 
 def loads_bounded(raw: str | bytes, limit: int = DEFAULT_MAX_DEPTH) -> Any:
@@ -114,30 +123,19 @@ def _openers_exceed(raw: str | bytes, limit: int) -> bool:
     return False
 
 
-_BASE64_EDGE: Final = 64
-_a2b = binascii.a2b_base64
+BASE64_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+"""The characters of standard base64, padding included."""
 
 
 def looks_like_base64(data: str) -> bool:
-    """Cheaply tell whether ``data`` can be base64 (audio chunks arrive 50 times a second).
+    """Tell in constant time whether ``data`` can be base64 (audio arrives 50 times a second).
 
-    Checks the length (a multiple of 4), that it is ASCII (constant time for ``str``) and
-    decodes its first and last 64 characters strictly; the middle is not looked at, so
-    the cost does not grow with the chunk (well under a microsecond per chunk, against
-    about 11 us for a strict decode of 100 ms of 24 kHz audio).
+    The length is a multiple of 4, the text is ASCII (a flag of ``str``, not a scan) and
+    its last character is in the base64 alphabet. Decoding strictly would cost about
+    12 us per 100 ms of 24 kHz audio; this costs under 0.1 us. Text with bad characters
+    only in its middle passes here (the consumer's decode still sees it).
     """
-    size = len(data)
-    if size % 4 or not data.isascii():
-        return False
-    try:
-        if size <= 2 * _BASE64_EDGE:
-            _a2b(data, strict_mode=True)
-        else:
-            _a2b(data[:_BASE64_EDGE], strict_mode=True)
-            _a2b(data[-_BASE64_EDGE:], strict_mode=True)
-    except binascii.Error:
-        return False
-    return True
+    return not data or (not len(data) & 3 and data.isascii() and data[-1] in BASE64_CHARS)
 
 
 _SERVER_TEXT_LIMIT: Final = 200

@@ -55,7 +55,7 @@ from ...events import (
     ToolUseStreamEvent,
 )
 from ...types import ToolResult
-from .._untrusted import DEFAULT_MAX_DEPTH, looks_like_base64
+from .._untrusted import BASE64_CHARS, DEFAULT_MAX_DEPTH, nesting_exceeds
 from . import _wire
 
 __all__ = ["GeminiLiveProtocol", "parse_duration"]
@@ -251,12 +251,13 @@ class GeminiLiveProtocol:
             message = _wire.decode(data, self._max_depth)
         except BidiProtocolError as exc:
             logger.warning("error=<%s> | malformed Gemini Live message", exc)
-            if isinstance(exc.raw, dict):
-                self._refuse_tool_calls(exc.raw, str(exc))
-            elif _wire.message_kind(data) == "toolCall":
-                # Too deep for the parser itself: read the calls' ids from the text.
-                calls = [{"id": i, "name": n} for i, n in _wire.shallow_call_ids(data)]
-                self._refuse_tool_calls({"toolCall": {"functionCalls": calls}}, str(exc))
+            if isinstance(exc, _wire.NestingTooDeep):
+                if exc.shallow is not None:
+                    self._refuse_tool_calls(exc.shallow, str(exc))
+                elif _wire.message_kind(data) == "toolCall":
+                    # Too deep for the parser itself: read the calls' ids from the text.
+                    calls = [{"id": i, "name": n} for i, n in _wire.shallow_call_ids(data)]
+                    self._refuse_tool_calls({"toolCall": {"functionCalls": calls}}, str(exc))
             return [BidiErrorEvent(exc, {"server_message": _wire.message_kind(data)})]
         return self.receive_message(message)
 
@@ -301,9 +302,11 @@ class GeminiLiveProtocol:
             self._convert(message, out)
         except Exception as exc:  # a field of the wrong shape: report it, keep going
             kind = _wire.message_kind(message)
+            # A serverContent message was not walked for depth: keep it only when shallow.
+            raw = None if nesting_exceeds(message, self._max_depth) else message
             error = BidiProtocolError(
                 f"Gemini Live sent a malformed {kind} message ({type(exc).__name__}: {exc})",
-                raw=message,
+                raw=raw,
             )
             out.append(BidiErrorEvent(error, {"server_message": kind}))
         return out
@@ -388,7 +391,8 @@ class GeminiLiveProtocol:
                 return
             if rate not in _OUTPUT_RATES:
                 raise ValueError(f"unsupported output sample rate {rate} in {mime!r}")
-            if not looks_like_base64(data):
+            # looks_like_base64, inlined: constant time, on the hot path.
+            if data and (len(data) & 3 or not data.isascii() or data[-1] not in BASE64_CHARS):
                 raise ValueError("inlineData.data is not base64 audio")
             self._open_response(out)
             self._last_was_tool = False

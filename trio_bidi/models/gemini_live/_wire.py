@@ -15,9 +15,10 @@ from typing import Any
 
 from ...errors import BidiProtocolError
 from ...types import Message, ToolResult, ToolSpec
-from .._untrusted import DEFAULT_MAX_DEPTH, JSONNestingError, loads_bounded
+from .._untrusted import DEFAULT_MAX_DEPTH, exceeds_depth
 
 __all__ = [
+    "NestingTooDeep",
     "audio_message",
     "audio_mime_rate",
     "client_content_message",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -74,27 +76,52 @@ def shallow_call_ids(data: str | bytes) -> list[tuple[str, str]]:
     return found
 
 
+class NestingTooDeep(BidiProtocolError):
+    """A server message nests deeper than allowed.
+
+    Args:
+        message: What was wrong.
+        shallow: The parsed message when the parser could read it (only its top
+            levels may be looked at), else None.
+    """
+
+    def __init__(self, message: str, shallow: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.shallow = shallow
+
+
 def decode(data: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
     """Decode one server message whose JSON nests at most ``max_depth`` levels.
 
+    A message that holds nothing but ``serverContent`` (the audio path, many a second)
+    is not walked: the protocol passes on only scalars from it (audio data, texts).
+
     Raises:
-        BidiProtocolError: The text is not JSON, nests too deeply, or is not an object.
+        NestingTooDeep: The message nests too deeply.
+        BidiProtocolError: The text is not JSON or is not an object.
     """
     try:
-        message = loads_bounded(data, max_depth)
-    except JSONNestingError as exc:
-        kind = message_kind(exc.value if isinstance(exc.value, dict) else data)
-        raise BidiProtocolError(
-            f"Gemini Live message {kind or '(kind unknown)'} nests deeper than {max_depth} levels",
-            raw=exc.value if isinstance(exc.value, dict) else data[:200],
-        ) from exc
+        message = _loads(data)
+    except RecursionError as exc:
+        raise _too_deep(message_kind(data), max_depth, None) from exc
     except ValueError as exc:  # JSONDecodeError and bad UTF-8
         raise BidiProtocolError(f"Gemini Live sent invalid JSON: {exc}", raw=data) from exc
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         raise BidiProtocolError(
             f"Gemini Live sent a JSON {type(message).__name__}, not an object", raw=data
         )
+    if (len(message) != 1 or "serverContent" not in message) and exceeds_depth(
+        data, message, max_depth
+    ):
+        raise _too_deep(message_kind(message), max_depth, message)
     return message
+
+
+def _too_deep(kind: str | None, max_depth: int, shallow: dict[str, Any] | None) -> NestingTooDeep:
+    return NestingTooDeep(
+        f"Gemini Live message {kind or '(kind unknown)'} nests deeper than {max_depth} levels",
+        shallow,
+    )
 
 
 def setup_message(setup: dict[str, Any]) -> str:

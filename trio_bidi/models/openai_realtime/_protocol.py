@@ -37,10 +37,11 @@ from ...events import (
 )
 from ...types import Message, ToolResult, ToolSpec
 from .._untrusted import (
+    BASE64_CHARS,
     DEFAULT_MAX_DEPTH,
     JSONNestingError,
     loads_bounded,
-    looks_like_base64,
+    nesting_exceeds,
     server_text,
 )
 from . import _wire
@@ -333,7 +334,9 @@ class OpenAIRealtimeProtocol:
         try:
             return handler(message)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            error = BidiProtocolError(f"server event {kind!r} is malformed: {exc!r}", raw=message)
+            # A flat event was not walked for depth: keep it only when it is shallow.
+            raw = None if nesting_exceeds(message, self._max_depth) else message
+            error = BidiProtocolError(f"server event {kind!r} is malformed: {exc!r}", raw=raw)
             logger.warning("type=<%s>, error=<%r> | malformed server event", kind, exc)
             return [BidiErrorEvent(error, {"server_event_type": kind})]
 
@@ -341,7 +344,8 @@ class OpenAIRealtimeProtocol:
         delta = message["delta"]
         if type(delta) is not str:
             raise TypeError(f"delta must be a string, not {type(delta).__name__}")
-        if not looks_like_base64(delta):
+        # looks_like_base64, inlined: constant time, on the hot path.
+        if delta and (len(delta) & 3 or not delta.isascii() or delta[-1] not in BASE64_CHARS):
             raise ValueError("delta is not base64 audio")
         item_id = message.get("item_id")
         if type(item_id) is not str:
