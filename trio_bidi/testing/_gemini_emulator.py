@@ -356,8 +356,9 @@ class EmulatedGeminiSession:
         """True while a scripted reply is being played."""
         return self._playing is not None
 
-    def respond(self, reply: Reply | None = None) -> None:
+    async def respond(self, reply: Reply | None = None) -> None:
         """Start a model turn now with ``reply`` (None: the next queued or the default one)."""
+        await trio.lowlevel.checkpoint()
         self._start_reply(reply if reply is not None else self.emulator._next_reply(None))
 
     async def barge_in(self) -> None:
@@ -713,7 +714,7 @@ class GeminiLiveEmulator:
         self, reply: Reply | None = None, session: EmulatedGeminiSession | None = None
     ) -> None:
         """Start a model turn in a session (default: the newest) without client input."""
-        (await self._session(session)).respond(reply)
+        await (await self._session(session)).respond(reply)
 
     async def barge_in(self, session: EmulatedGeminiSession | None = None) -> None:
         """Emulate the user speaking over the reply (``interrupted``; the reply stops)."""

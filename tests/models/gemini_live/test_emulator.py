@@ -126,3 +126,13 @@ async def test_drop_and_expire(gemini_emulator: GeminiLiveEmulator) -> None:
         with pytest.raises(BidiModelTimeoutError) as timeout:
             await drain(connection)
     assert timeout.value.restart_config == {"session_handle": session.handles[-1]}
+
+
+async def test_respond_starts_a_turn_without_client_input(
+    gemini_emulator: GeminiLiveEmulator,
+) -> None:
+    async with gemini_model(gemini_emulator).connect() as connection:
+        await gemini_emulator.respond(SpokenReply("Hello, I speak first."))
+        events = await collect_until(connection, is_complete)
+    assert _finals(events) == ["Hello, I speak first."]
+    assert not gemini_emulator.messages_of("clientContent")
