@@ -20,8 +20,12 @@ The contract every provider keeps (checked by :mod:`trio_bidi.testing.contract`)
   :class:`~trio_bidi.errors.BidiModelTimeoutError` when the provider's time limit (the
   connection's ``deadline``, a cancel-scope deadline) is reached, and
   :class:`~trio_bidi.errors.BidiConnectionError` when the peer closed or the transport broke.
+- The time limit applies to ``send`` too: a send blocked on a peer that stopped reading
+  raises :class:`~trio_bidi.errors.BidiModelTimeoutError` when it is reached.
 - ``aclose()`` is idempotent. Leaving the ``async with`` on any path (normal, error,
   cancellation) closes the transport and leaves no task running.
+- Trio's contract: every async method is a checkpoint, and a failure is reported by a
+  new exception each time (chained to the stored one), never by re-raising one object.
 
 :class:`ConnectionBase` implements all of this once; a provider supplies the handshake, a
 read loop that turns wire messages into events, a write path, and the transport's close.
