@@ -479,7 +479,15 @@ class GeminiLiveProtocol:
             if args is None:
                 args = {}
             if not isinstance(args, dict):
-                raise TypeError(f"function call {call_id!r} has args that are not an object")
+                # Answer it with an error result: the model would otherwise wait for it.
+                problem = f"function call {name!r} ({call_id}) has args that are not an object"
+                self._refuse_tool_calls(
+                    {"toolCall": {"functionCalls": [{"id": call_id, "name": name}]}}, problem
+                )
+                error = BidiProtocolError(f"{problem}; the model got an error result")
+                details = {"server_message": "toolCall", "call_id": call_id, "name": name}
+                out.append(BidiErrorEvent(error, details))
+                continue
             self._finish_user(out)
             self._open_response(out)
             self._finish_assistant(out)
