@@ -20,8 +20,12 @@ The contract every provider keeps (checked by :mod:`trio_bidi.testing.contract`)
   :class:`~trio_bidi.errors.BidiModelTimeoutError` when the provider's time limit (the
   connection's ``deadline``, a cancel-scope deadline) is reached, and
   :class:`~trio_bidi.errors.BidiConnectionError` when the peer closed or the transport broke.
+- The time limit applies to ``send`` too: a send blocked on a peer that stopped reading
+  raises :class:`~trio_bidi.errors.BidiModelTimeoutError` when it is reached.
 - ``aclose()`` is idempotent. Leaving the ``async with`` on any path (normal, error,
   cancellation) closes the transport and leaves no task running.
+- Trio's contract: every async method is a checkpoint, and a failure is reported by a
+  new exception each time (chained to the stored one), never by re-raising one object.
 
 :class:`ConnectionBase` implements all of this once; a provider supplies the handshake, a
 read loop that turns wire messages into events, a write path, and the transport's close.
@@ -30,6 +34,7 @@ read loop that turns wire messages into events, a write path, and the transport'
 from __future__ import annotations
 
 import abc
+import copy
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -59,6 +64,7 @@ __all__ = [
     "ConnectionBase",
     "Emit",
     "SendableEvent",
+    "fresh_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -164,6 +170,30 @@ def audio_config_of(model: BidiModel) -> AudioConfig:
 
 
 _NEW, _OPEN, _CLOSED = "new", "open", "closed"
+
+
+def fresh_error(failure: BidiError) -> BidiError:
+    """Return a new exception with the kind and data of ``failure``, to raise ``from failure``.
+
+    A connection keeps how it failed as data and raises a new exception each time it
+    reports the failure, chained to the original (``raise fresh_error(f) from f``). Raising
+    the stored object again would add to its traceback at every call.
+
+    Args:
+        failure: The connection's failure (its class, message and attributes such as
+            ``code``, ``reason`` or ``restart_config`` are kept).
+
+    Returns:
+        A new exception without traceback, cause or context.
+    """
+    try:
+        fresh = copy.copy(failure)
+    except Exception:  # a subclass whose constructor copy cannot call
+        return BidiConnectionError(str(failure))
+    fresh.__traceback__ = None
+    fresh.__cause__ = None
+    fresh.__context__ = None
+    return fresh
 
 
 class ConnectionBase(abc.ABC):
@@ -294,16 +324,28 @@ class ConnectionBase(abc.ABC):
                 f"connection {self._connection_id} is {self._state}; cannot send "
                 f"{type(event).__name__}"
             )
-        if self._failure is not None:
-            raise self._failure
+        failure = self._failure
+        if failure is not None:
+            raise fresh_error(failure) from failure
         await self._write_lock.acquire()
         try:
             await self._write(event)
+            if self._failure is not None and isinstance(self._failure, BidiModelTimeoutError):
+                # The time limit closed the transport under this (blocked) send.
+                raise fresh_error(self._failure) from self._failure
+        except BidiConnectionError as exc:
+            # The transport was closed under a blocked send because the connection had
+            # already ended (its time limit, say): report that, not the close it caused.
+            failure = self._failure
+            if failure is not None and failure is not exc:
+                raise fresh_error(failure) from exc
+            raise
         finally:
             self._write_lock.release()
 
-    async def report_playback(self, played_ms: int) -> None:  # noqa: B027 - optional hook
-        """Ignore a playback report; providers that truncate override this."""
+    async def report_playback(self, played_ms: int) -> None:
+        """Ignore a playback report (a checkpoint); providers that truncate override this."""
+        await trio.lowlevel.checkpoint()
 
     def restart_config(self) -> dict[str, Any]:
         """Return nothing to resume with; providers with session resumption override this."""
@@ -320,8 +362,12 @@ class ConnectionBase(abc.ABC):
         return _EventIterator(self)
 
     async def aclose(self) -> None:
-        """Close the connection: stop the reader and close the transport. Idempotent."""
+        """Close the connection: stop the reader and close the transport. Idempotent.
+
+        A checkpoint on every call, also when the connection is already closed.
+        """
         if self._state == _CLOSED:
+            await trio.lowlevel.checkpoint()
             return
         self._state = _CLOSED
         self._reader_scope.cancel()
@@ -359,8 +405,13 @@ class ConnectionBase(abc.ABC):
             with self._reader_scope:
                 with self._deadline_scope:
                     await self._read_events(self._emit)
-                if self._deadline_scope.cancelled_caught and self._failure is None:
-                    self._failure = self._timeout_error()
+                if self._deadline_scope.cancelled_caught:
+                    if self._failure is None:
+                        self._failure = self._timeout_error()
+                    # A send blocked on a peer that stopped reading must not outlive the
+                    # time limit: closing the transport wakes it (it then reports the
+                    # timeout). The close is bounded by the transport's own close timeout.
+                    await self._close_transport()
                 elif self._failure is None and self._state == _OPEN:
                     self._failure = BidiConnectionError(
                         f"connection {self._connection_id} was closed by the provider"
@@ -379,26 +430,40 @@ class ConnectionBase(abc.ABC):
             )
 
 
-class _EventIterator:
-    """Async iterator over a connection's events; raises the connection's failure at the end."""
+#: A receive that did not have to wait is a schedule point at least once in this many.
+_RECEIVES_PER_SCHEDULE_POINT = 16
 
-    __slots__ = ("_connection", "_rx")
+
+class _EventIterator:
+    """Async iterator over a connection's events; raises the connection's failure at the end.
+
+    Every step is a cancel point (a cancelled step takes no event), and a schedule point
+    when it waits or at least once every ``_RECEIVES_PER_SCHEDULE_POINT`` steps, so a
+    consumer loop over a full buffer cannot starve other tasks.
+    """
+
+    __slots__ = ("_connection", "_rx", "_steps")
 
     def __init__(self, connection: ConnectionBase) -> None:
         self._connection = connection
         self._rx = connection._event_rx
+        self._steps = 0
 
     def __aiter__(self) -> _EventIterator:
         return self
 
     async def __anext__(self) -> BidiOutputEvent:
+        self._steps += 1
+        if self._steps >= _RECEIVES_PER_SCHEDULE_POINT:
+            self._steps = 0
+            await trio.lowlevel.checkpoint()
         try:
             return await receive_promptly(self._rx)
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass
         failure = self._connection._failure
-        if failure is not None and self._connection._state != _CLOSED:
-            raise failure
-        if failure is not None and isinstance(failure, BidiModelTimeoutError):
-            raise failure
+        if failure is not None and (
+            self._connection._state != _CLOSED or isinstance(failure, BidiModelTimeoutError)
+        ):
+            raise fresh_error(failure) from failure
         raise StopAsyncIteration

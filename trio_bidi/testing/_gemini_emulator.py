@@ -1,25 +1,32 @@
 """A loopback emulator of the Gemini Live API, for tests and demos without a network.
 
 It speaks the Live API's WebSocket protocol (camelCase JSON, ``setup`` answered by
-``setupComplete``, errors as close frames) on ``127.0.0.1`` and an ephemeral port::
+``setupComplete``, errors as close frames) on ``127.0.0.1`` and an ephemeral port, and
+is scripted like every emulator of :mod:`trio_bidi.testing`::
 
     async with GeminiLiveEmulator(api_key="test-key") as emulator:
+        emulator.queue(FunctionCallReply("get_time"), SpokenReply("It is noon."))
         model = BidiGeminiLiveModel(client_config={"api_key": "test-key", "url": emulator.url})
         async with model.connect() as connection:
-            session = await emulator.wait_session()
-            await session.speak("Hello there")        # audio + transcription + turn end
-            await session.call_tools([("call-1", "get_time", {})])
-            await session.go_away()                    # the client should resume
+            ...
+            await emulator.barge_in()     # serverContent.interrupted; the reply stops
+            await emulator.expire()       # goAway, a fresh handle, then a close
+            await emulator.send_error("Internal error encountered.", code=1011)
 
-By default a text turn (``clientContent`` with ``turnComplete``, or ``realtimeInput.text``)
-gets a spoken reply, a tool response gets a short spoken acknowledgement, and the end of
-an audio stream (``activityEnd`` / ``audioStreamEnd``) gets an input transcription and a
-reply. Every client message is recorded (``emulator.client_messages``) and passed to the
-optional ``client_message_validator``; every server message to the optional
-``server_message_validator``. What a validator raises is recorded in
-``emulator.violations`` (tests assert it stays empty). Like the real service, the
-emulator also understands the proto field names (``client_content``, ``mime_type``) that
-the official Python SDK sends in places; ``session.messages`` holds them camelCased.
+A model turn (``clientContent`` with ``turnComplete``, ``realtimeInput.text``, a tool
+response, or the end of an audio stream after audio: ``activityEnd`` /
+``audioStreamEnd``) is answered with the next queued reply, or by default with speech
+(audio and transcription in the same messages). Replies play in the background, so the
+emulator keeps reading: a new user turn during a reply interrupts it, as the service
+does. After each turn, and right after ``goAway``, it issues a fresh resumption handle
+when the client asked for resumption. Every client message is recorded
+(``emulator.client_messages``) and passed to the optional ``client_message_validator``;
+every server message to the optional ``server_message_validator``. What a validator
+raises is recorded in ``emulator.violations`` (tests assert it stays empty). Like the
+real service, the emulator also understands the proto field names (``client_content``,
+``mime_type``) that the official Python SDK sends in places; ``session.messages`` holds
+them camelCased. Each connection's :class:`EmulatedGeminiSession` keeps lower-level
+hooks (``send``, ``send_raw``, ``speak``, ``call_tools``, ``go_away``, ``close``...).
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ import base64
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import Any
@@ -37,8 +46,10 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 import trio
 
+from .._util import open_nursery_unwrapped
 from .._websocket import WebSocket, WebSocketClosed, WebSocketServer, serve_websocket
 from .._websocket import header_items as _header_items
+from ._replies import FunctionCallReply, Reply, SpokenReply, encode_chunks, speech_chunks
 
 __all__ = [
     "EmulatedGeminiSession",
@@ -54,6 +65,12 @@ MessageValidator = Callable[[dict[str, Any]], object]
 
 ClientMessageHook = Callable[["EmulatedGeminiSession", dict[str, Any]], Awaitable[bool]]
 """Called with each client message after setup; return True to skip the default reply."""
+
+Rule = Callable[["EmulatedGeminiSession", dict[str, Any]], Awaitable[None] | None]
+"""Called with the session and each client message of a kind (see ``on_client``)."""
+
+_OUTPUT_RATE = 24000
+_WORDS = re.compile(r"\S+\s*")
 
 _PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 _INVALID_KEY = "API key not valid. Please pass a valid API key."
@@ -104,6 +121,36 @@ def _pcm_chunk(index: int, size: int) -> str:
     return base64.b64encode(bytes(samples)).decode()
 
 
+_USAGE: dict[str, Any] = {
+    "promptTokenCount": 12,
+    "responseTokenCount": 30,
+    "totalTokenCount": 42,
+    "promptTokensDetails": [
+        {"modality": "TEXT", "tokenCount": 4},
+        {"modality": "AUDIO", "tokenCount": 8},
+    ],
+    "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 30}],
+}
+
+
+class _Playing:
+    """A scripted reply being played: the scope that stops it, and its hold."""
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.finished = trio.Event()
+        self.release = trio.Event()
+
+
+def _kinds(message: Mapping[str, Any]) -> list[str]:
+    """The kinds a client message matches: its top-level key, and ``realtimeInput.<field>``."""
+    kinds = list(message)
+    realtime = message.get("realtimeInput")
+    if isinstance(realtime, Mapping):
+        kinds.extend(f"realtimeInput.{field}" for field in realtime)
+    return kinds
+
+
 @attrs.define(eq=False)
 class EmulatedGeminiSession:
     """One client connection to the emulator; the test scripts the server side with it.
@@ -132,6 +179,8 @@ class EmulatedGeminiSession:
     history_complete: bool = False
     _loop_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     _ending: tuple[int, str] | str | None = None
+    _nursery: trio.Nursery | None = None
+    _playing: _Playing | None = None
 
     # ------------------------------------------------------------------ waiting
 
@@ -244,16 +293,7 @@ class EmulatedGeminiSession:
         await self.send({"serverContent": {"generationComplete": True}})
         final: dict[str, Any] = {"serverContent": {"turnComplete": True}}
         if usage:
-            final["usageMetadata"] = {
-                "promptTokenCount": 12,
-                "responseTokenCount": 30,
-                "totalTokenCount": 42,
-                "promptTokensDetails": [
-                    {"modality": "TEXT", "tokenCount": 4},
-                    {"modality": "AUDIO", "tokenCount": 8},
-                ],
-                "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 30}],
-            }
+            final["usageMetadata"] = _USAGE
         await self.send(final)
         if issue_handle and self.resumption_enabled:
             await self.issue_handle()
@@ -293,9 +333,139 @@ class EmulatedGeminiSession:
             self.handles.append(handle)
         return handle
 
-    async def go_away(self, time_left_s: float = 10.0) -> None:
-        """Warn that the server will end the connection (``goAway``)."""
+    async def go_away(self, time_left_s: float = 10.0, *, issue_handle: bool = True) -> None:
+        """Warn that the server will end the connection (``goAway``).
+
+        Like the service, it then sends a fresh resumable handle right away (when the
+        client asked for resumption and ``issue_handle``); the connection stays usable
+        for ``time_left_s`` (:meth:`expire` also closes it when the time is up).
+        """
         await self.send({"goAway": {"timeLeft": f"{time_left_s:g}s"}})
+        if issue_handle and self.resumption_enabled:
+            await self.issue_handle()
+
+    async def send_raw(self, text: str | bytes) -> None:
+        """Send a frame as is (text or binary), without validation: hostile-peer tests."""
+        if isinstance(text, bytes):
+            await self._ws.send_bytes(text)
+        else:
+            await self._ws.send_text(text)
+
+    @property
+    def response_active(self) -> bool:
+        """True while a scripted reply is being played."""
+        return self._playing is not None
+
+    async def respond(self, reply: Reply | None = None) -> None:
+        """Start a model turn now with ``reply`` (None: the next queued or the default one)."""
+        await trio.lowlevel.checkpoint()
+        self._start_reply(reply if reply is not None else self.emulator._next_reply(None))
+
+    async def barge_in(self) -> None:
+        """Emulate the user speaking over the reply: ``interrupted``, and the reply stops."""
+        playing = self._playing
+        if playing is not None:
+            playing.scope.cancel()
+            await playing.finished.wait()
+        await self.send({"serverContent": {"interrupted": True}})
+
+    def finish(self) -> None:
+        """Let a held reply (``SpokenReply(hold=True)``) end its turn."""
+        if self._playing is not None:
+            self._playing.release.set()
+
+    async def wait_response_done(self) -> None:
+        """Wait until no scripted reply is being played."""
+        while self._playing is not None:
+            await self._changed.wait()
+
+    async def send_error(
+        self, message: str = "Internal error encountered.", code: int = 1011
+    ) -> None:
+        """Report an error the way the Live API does: a close frame with code and reason."""
+        await self.close(code, message)
+
+    async def expire(self, time_left_s: float = 10.0) -> None:
+        """End the session as the service does at its time limit.
+
+        ``goAway`` with ``timeLeft`` (and a fresh handle when resumption is on), then the
+        connection closes when the time is up unless the client left first.
+        """
+        await self.go_away(time_left_s)
+        with trio.move_on_after(time_left_s):
+            await self.closed.wait()
+            return
+        await self.close(1000, "session time limit reached")
+
+    def _start_reply(self, reply: Reply) -> None:
+        if self._nursery is None:
+            raise RuntimeError("the session is not serving")
+        playing = _Playing()
+        self._playing = playing
+        self._nursery.start_soon(self._play, playing, reply)
+
+    async def _play(self, playing: _Playing, reply: Reply) -> None:
+        try:
+            with playing.scope:
+                if isinstance(reply, FunctionCallReply):
+                    await self._play_function_call(reply)
+                else:
+                    await self._play_spoken(playing, reply)
+        except WebSocketClosed:
+            logger.debug("session=<%d> | client gone; reply not finished", self.index)
+        finally:
+            if self._playing is playing:
+                self._playing = None
+            playing.finished.set()
+            self._notify()
+
+    async def _play_spoken(self, playing: _Playing, reply: SpokenReply) -> None:
+        modalities = (self.setup.get("generationConfig") or {}).get("responseModalities") or []
+        text_only = [str(m).upper() for m in modalities] == ["TEXT"]
+        words = _WORDS.findall(reply.text)
+        audio = [] if text_only else encode_chunks(speech_chunks(reply, _OUTPUT_RATE))
+        count = max(1, len(words)) if text_only else len(audio)
+        for index in range(count):
+            piece = "".join(words[index * len(words) // count : (index + 1) * len(words) // count])
+            content: dict[str, Any] = {}
+            if text_only:
+                if not piece:
+                    continue
+                content["modelTurn"] = {"parts": [{"text": piece}]}
+            else:
+                mime = f"audio/pcm;rate={_OUTPUT_RATE}"
+                content["modelTurn"] = {
+                    "parts": [{"inlineData": {"mimeType": mime, "data": audio[index]}}]
+                }
+                if piece:
+                    content["outputTranscription"] = {"text": piece}
+            await self.send({"serverContent": content})
+            if reply.chunk_interval_s:
+                await trio.sleep(reply.chunk_interval_s)
+        if reply.hold:
+            await self.send({"serverContent": {"generationComplete": True}})
+            await playing.release.wait()
+            await self._end_turn()
+        else:
+            await self.finish_turn()
+
+    async def _end_turn(self) -> None:
+        await self.send({"serverContent": {"turnComplete": True}, "usageMetadata": _USAGE})
+        if self.resumption_enabled:
+            await self.issue_handle()
+
+    async def _play_function_call(self, reply: FunctionCallReply) -> None:
+        arguments: Any = reply.arguments
+        if isinstance(arguments, str):
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        call_id = reply.call_id or f"function-call-{self.emulator._next_number()}"
+        await self.send(
+            {
+                "toolCall": {
+                    "functionCalls": [{"id": call_id, "name": reply.name, "args": arguments}]
+                }
+            }
+        )
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection with a close frame (1007, 1008, 1011 for errors).
@@ -338,9 +508,11 @@ class EmulatedGeminiSession:
         return True
 
     async def _default_reply(self, message: dict[str, Any]) -> None:
+        """Answer a client message that gives the model a turn (queued reply or default)."""
         emulator = self.emulator
         content = message.get("clientContent")
         realtime = message.get("realtimeInput")
+        default: str | None = None
         if content is not None and content.get("turnComplete"):
             turns = content.get("turns") or []
             texts = [
@@ -348,15 +520,22 @@ class EmulatedGeminiSession:
                 for part in (turns[-1].get("parts") or [] if turns else [])
                 if "text" in part
             ]
-            await self.speak(emulator.reply_text(" ".join(texts)))
+            default = emulator.reply_text(" ".join(texts))
         elif realtime is not None and "text" in realtime:
-            await self.speak(emulator.reply_text(realtime["text"]))
+            default = emulator.reply_text(realtime["text"])
         elif realtime is not None and ("activityEnd" in realtime or "audioStreamEnd" in realtime):
             if self.audio_bytes:
                 await self.transcribe_input(f"({self.audio_bytes} bytes of audio)")
-                await self.speak(emulator.reply_text("audio"))
+                default = emulator.reply_text("audio")
         elif "toolResponse" in message:
-            await self.speak("Thanks, I have the result.")
+            default = "Thanks, I have the result."
+        if default is None:
+            return
+        if self._playing is not None:
+            # A new user turn while the model speaks: the service interrupts the reply.
+            await self.barge_in()
+        reply = emulator._next_reply(SpokenReply(default, audio_ms=emulator.reply_audio_ms))
+        self._start_reply(reply)
 
 
 class GeminiLiveEmulator:
@@ -370,7 +549,8 @@ class GeminiLiveEmulator:
         auto_reply: Answer text turns, tool responses and audio ends by default.
         on_client_message: Called with each client message after setup; returning True
             skips the default reply.
-        reply_text: Makes the spoken reply to a user text.
+        reply_text: Makes the default spoken reply to a user text.
+        reply_audio_ms: Audio length of default replies.
         binary_frames: Send server messages as binary frames of UTF-8 JSON, as the Live
             service does (False: text frames).
 
@@ -389,6 +569,7 @@ class GeminiLiveEmulator:
         auto_reply: bool = True,
         on_client_message: ClientMessageHook | None = None,
         reply_text: Callable[[str], str] | None = None,
+        reply_audio_ms: int = 200,
         binary_frames: bool = True,
     ) -> None:
         self.api_key = api_key
@@ -397,7 +578,12 @@ class GeminiLiveEmulator:
         self.auto_reply = auto_reply
         self.on_client_message = on_client_message
         self.reply_text: Callable[[str], str] = reply_text or (lambda text: f"You said {text}")
+        self.reply_audio_ms = reply_audio_ms
         self.binary_frames = binary_frames
+        self._replies: deque[Reply] = deque()
+        self._rules: list[tuple[str, Rule, bool]] = []
+        self._changed = trio.Event()
+        self._numbers = 0
         self.sessions: list[EmulatedGeminiSession] = []
         self.client_messages: list[dict[str, Any]] = []
         self.violations: list[str] = []
@@ -415,7 +601,7 @@ class GeminiLiveEmulator:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            nursery = await stack.enter_async_context(trio.open_nursery())
+            nursery = await stack.enter_async_context(open_nursery_unwrapped())
             self._server = await nursery.start(serve_websocket, self._serve)
             stack.callback(self._server.close)
         except BaseException:
@@ -465,6 +651,103 @@ class GeminiLiveEmulator:
             await self._session_ready.wait()
         return self.sessions[index]
 
+    def queue(self, *replies: Reply) -> None:
+        """Queue replies for the next model turns, in order (then the default reply)."""
+        self._replies.extend(replies)
+
+    def on_client(self, kind: str, rule: Rule, *, replace_default: bool = False) -> None:
+        """Run ``rule(session, message)`` for each client message of ``kind`` (``*``: all).
+
+        Args:
+            kind: A top-level key (``clientContent``, ``toolResponse``...) or
+                ``realtimeInput.<field>`` (``realtimeInput.audio``...).
+            rule: A function or coroutine function.
+            replace_default: Skip the emulator's own reply to these messages.
+        """
+        self._rules.append((kind, rule, replace_default))
+
+    async def wait_for_session(self, index: int = -1) -> EmulatedGeminiSession:
+        """Wait for a session (``index`` counts from 0; -1: the newest) to complete setup."""
+        return await self.wait_session(index)
+
+    async def wait_for_client_message(
+        self, kind: str, *, count: int = 1, session: EmulatedGeminiSession | None = None
+    ) -> dict[str, Any]:
+        """Wait until ``count`` client messages of ``kind`` arrived; return the last one.
+
+        Args:
+            kind: As for :meth:`on_client` (``setup`` too).
+            count: How many to wait for (over all sessions unless ``session``).
+            session: Count only this session's messages (after its setup).
+        """
+        while True:
+            found = self._of_kind(kind, session)
+            if len(found) >= count:
+                return found[count - 1]
+            await self._changed.wait()
+
+    def messages_of(self, kind: str) -> list[dict[str, Any]]:
+        """Return the client messages of one kind received so far (all sessions, camelCase)."""
+        return self._of_kind(kind, None)
+
+    def _of_kind(self, kind: str, session: EmulatedGeminiSession | None) -> list[dict[str, Any]]:
+        source = (
+            session.messages
+            if session is not None
+            else [normalize_client_message(m) for m in self.client_messages]
+        )
+        return [m for m in source if kind in _kinds(m)]
+
+    async def _session(self, session: EmulatedGeminiSession | None) -> EmulatedGeminiSession:
+        if session is None:
+            return await self.wait_session()
+        await trio.lowlevel.checkpoint()
+        return session
+
+    async def send(
+        self, message: dict[str, Any], session: EmulatedGeminiSession | None = None
+    ) -> None:
+        """Send a server message to a session (default: the newest)."""
+        await (await self._session(session)).send(message)
+
+    async def respond(
+        self, reply: Reply | None = None, session: EmulatedGeminiSession | None = None
+    ) -> None:
+        """Start a model turn in a session (default: the newest) without client input."""
+        await (await self._session(session)).respond(reply)
+
+    async def barge_in(self, session: EmulatedGeminiSession | None = None) -> None:
+        """Emulate the user speaking over the reply (``interrupted``; the reply stops)."""
+        await (await self._session(session)).barge_in()
+
+    async def finish(self, session: EmulatedGeminiSession | None = None) -> None:
+        """Let a held reply end its turn."""
+        (await self._session(session)).finish()
+
+    async def wait_response_done(self, session: EmulatedGeminiSession | None = None) -> None:
+        """Wait until the session (default: the newest) plays no reply."""
+        await (await self._session(session)).wait_response_done()
+
+    async def drop(self, session: EmulatedGeminiSession | None = None) -> None:
+        """Drop a session's connection abruptly (no close frame)."""
+        await (await self._session(session)).drop()
+
+    async def expire(
+        self, session: EmulatedGeminiSession | None = None, *, time_left_s: float = 10.0
+    ) -> None:
+        """End a session as at the service's time limit (``goAway``, new handle, close)."""
+        await (await self._session(session)).expire(time_left_s)
+
+    async def send_error(
+        self,
+        message: str = "Internal error encountered.",
+        *,
+        code: int = 1011,
+        session: EmulatedGeminiSession | None = None,
+    ) -> None:
+        """Report an error as the Live API does: close the connection with code and reason."""
+        await (await self._session(session)).send_error(message, code)
+
     async def wait_session_count(self, count: int) -> EmulatedGeminiSession:
         """Wait until ``count`` sessions completed setup; return the newest."""
         while len(self.sessions) < count:
@@ -480,6 +763,21 @@ class GeminiLiveEmulator:
             validator(message)
         except Exception as exc:
             self.violations.append(f"{side} message {json.dumps(message)[:300]}: {exc}")
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _next_number(self) -> int:
+        self._numbers += 1
+        return self._numbers
+
+    def _next_reply(self, default: Reply | None) -> Reply:
+        if self._replies:
+            return self._replies.popleft()
+        if default is not None:
+            return default
+        return SpokenReply(self.reply_text(""), audio_ms=self.reply_audio_ms)
 
     def _new_handle(self, session: EmulatedGeminiSession) -> str:
         self._handle_count += 1
@@ -511,6 +809,7 @@ class GeminiLiveEmulator:
             return None
         self.client_messages.append(message)
         self._validate(self.client_message_validator, message, "client")
+        self._notify()
         return message
 
     async def _serve(self, ws: WebSocket) -> None:
@@ -551,17 +850,23 @@ class GeminiLiveEmulator:
         self.sessions.append(session)
         self._session_ready.set()
         self._session_ready = trio.Event()
+        self._notify()
         try:
             with session._loop_scope:
-                await self._session_loop(session, ws)
+                async with open_nursery_unwrapped() as nursery:
+                    session._nursery = nursery
+                    await self._session_loop(session, ws)
+                    nursery.cancel_scope.cancel()
             ending = session._ending
             if ending == "drop":
                 await trio.aclose_forcefully(ws._stream)
             elif isinstance(ending, tuple):
                 await ws.aclose(*ending)
         finally:
+            session._nursery = None
             session.closed.set()
             session._notify()
+            self._notify()
 
     async def _session_loop(self, session: EmulatedGeminiSession, ws: WebSocket) -> None:
         while True:
@@ -583,7 +888,14 @@ class GeminiLiveEmulator:
             if session._consume_history(message):
                 continue
             handled = False
+            kinds = _kinds(message)
+            for kind, rule, replace in list(self._rules):
+                if kind == "*" or kind in kinds:
+                    result = rule(session, message)
+                    if result is not None:
+                        await result
+                    handled = handled or replace
             if self.on_client_message is not None:
-                handled = await self.on_client_message(session, message)
+                handled = await self.on_client_message(session, message) or handled
             if not handled and self.auto_reply:
                 await session._default_reply(message)

@@ -46,8 +46,16 @@ import attrs
 import numpy as np
 import trio
 
+from .._util import open_nursery_unwrapped
 from .._websocket import WebSocket, WebSocketClosed, WebSocketServer, serve_websocket
-from ._replies import FunctionCallReply, Reply, SpokenReply
+from ._replies import (
+    FunctionCallReply,
+    Reply,
+    SpokenReply,
+    encode_chunks,
+    speech_chunks,
+    tone_chunk,
+)
 
 __all__ = [
     "ClientMessageValidator",
@@ -73,10 +81,7 @@ _WORDS = re.compile(r"\S+\s*")
 
 
 def _tone_chunk(chunk_ms: int) -> str:
-    samples = _RATE * chunk_ms // 1000
-    t = np.arange(samples) / _RATE
-    pcm = (3000 * np.sin(2 * math.pi * 440 * t)).astype("<i2")
-    return base64.b64encode(pcm.tobytes()).decode()
+    return base64.b64encode(tone_chunk(chunk_ms, _RATE)).decode()
 
 
 class _Response:
@@ -668,12 +673,8 @@ class EmulatedOpenAISession:
             }
         )
         words = _WORDS.findall(reply.text)
-        chunks = (
-            max(1, math.ceil(reply.audio_ms / reply.chunk_ms))
-            if not text_only
-            else max(1, len(words))
-        )
-        audio = emulator._chunk(reply.chunk_ms)
+        audio_chunks, chunk_ms = self._audio_of(reply)
+        chunks = len(audio_chunks) if not text_only else max(1, len(words))
         delta_kind = (
             "response.output_text.delta" if text_only else "response.output_audio_transcript.delta"
         )
@@ -684,10 +685,10 @@ class EmulatedOpenAISession:
                         "type": "response.output_audio.delta",
                         **common,
                         "content_index": 0,
-                        "delta": audio,
+                        "delta": audio_chunks[index],
                     }
                 )
-                stored.audio_ms += reply.chunk_ms
+                stored.audio_ms += chunk_ms[index]
             piece = "".join(
                 words[index * len(words) // chunks : (index + 1) * len(words) // chunks]
             )
@@ -724,6 +725,14 @@ class EmulatedOpenAISession:
                 "part": {"type": part_type, "transcript": reply.text},
             }
         )
+
+    def _audio_of(self, reply: SpokenReply) -> tuple[list[str], list[float]]:
+        """The reply's audio deltas (base64) and their lengths in milliseconds."""
+        if reply.pcm is None:
+            count = max(1, math.ceil(reply.audio_ms / reply.chunk_ms))
+            return [self._emulator._chunk(reply.chunk_ms)] * count, [float(reply.chunk_ms)] * count
+        pieces = speech_chunks(reply, _RATE)
+        return encode_chunks(pieces), [len(piece) / _BYTES_PER_MS for piece in pieces]
 
     async def _play_function_call(self, active: _Response, reply: FunctionCallReply) -> None:
         emulator = self._emulator
@@ -970,7 +979,7 @@ class OpenAIRealtimeEmulator:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            nursery = await stack.enter_async_context(trio.open_nursery())
+            nursery = await stack.enter_async_context(open_nursery_unwrapped())
             self._server = await nursery.start(self._serve)
             stack.callback(self._server.close)
         except BaseException:
@@ -1116,7 +1125,10 @@ class OpenAIRealtimeEmulator:
         return [m for m in self.client_messages if m.get("type") == kind]
 
     async def _session(self, session: EmulatedOpenAISession | None) -> EmulatedOpenAISession:
-        return session if session is not None else await self.wait_for_session()
+        if session is None:
+            return await self.wait_for_session()
+        await trio.lowlevel.checkpoint()
+        return session
 
     async def send(
         self, message: Mapping[str, Any], session: EmulatedOpenAISession | None = None
@@ -1148,6 +1160,10 @@ class OpenAIRealtimeEmulator:
     async def finish(self, session: EmulatedOpenAISession | None = None) -> None:
         """Let a held reply complete."""
         (await self._session(session)).finish()
+
+    async def wait_response_done(self, session: EmulatedOpenAISession | None = None) -> None:
+        """Wait until the session (default: the newest) plays no response."""
+        await (await self._session(session)).wait_response_done()
 
     async def drop(self, session: EmulatedOpenAISession | None = None) -> None:
         """Drop a session's connection abruptly (no close frame)."""

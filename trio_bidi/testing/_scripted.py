@@ -24,7 +24,7 @@ import trio
 
 from ..errors import BidiConnectionError, BidiError, BidiModelTimeoutError
 from ..events import BidiOutputEvent
-from ..models._base import ConnectionBase, Emit, SendableEvent
+from ..models._base import ConnectionBase, Emit, SendableEvent, fresh_error
 from ..types import AudioConfig, Message, ToolSpec
 
 __all__ = ["Responder", "ScriptedConnection", "ScriptedModel"]
@@ -112,13 +112,13 @@ class ScriptedConnection(ConnectionBase):
         await trio.lowlevel.checkpoint()
         failure = self._model._next_connect_failure()
         if failure is not None:
-            raise failure
+            raise fresh_error(failure) from failure
 
     async def _read_events(self, emit: Emit) -> None:
         async for item in self._server_rx:
             if isinstance(item, _Disconnect):
                 if item.error is not None:
-                    raise item.error
+                    raise fresh_error(item.error) from item.error
                 raise BidiConnectionError(f"{self.connection_id} was dropped by the provider")
             if isinstance(item, _Expire):
                 self.expire_now(item.error)
@@ -139,6 +139,7 @@ class ScriptedConnection(ConnectionBase):
 
     async def report_playback(self, played_ms: int) -> None:
         """Record a playback report (see ``playback_reports``)."""
+        await trio.lowlevel.checkpoint()
         self.playback_reports.append(played_ms)
 
     def restart_config(self) -> dict[str, Any]:

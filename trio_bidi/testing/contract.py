@@ -20,6 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import trio
+import trio.testing
 
 from ..errors import BidiConnectionError, BidiModelTimeoutError, BidiStateError
 from ..events import BidiConnectionStartEvent, BidiTextInputEvent
@@ -168,3 +169,42 @@ class BidiModelContract:
                 pass
             else:
                 raise AssertionError("send after a drop did not raise BidiConnectionError")
+
+    async def test_failure_is_raised_fresh_each_time(self) -> None:
+        """After the peer broke the connection, each call raises a new, chained exception."""
+        async with self.harness() as harness, harness.model.connect() as connection:
+            await _first_event(connection)
+            await harness.drop_connection()
+            with trio.fail_after(10):
+                try:
+                    async for _event in connection.receive():
+                        pass
+                except BidiConnectionError:
+                    pass
+            raised: list[BaseException] = []
+            for _ in range(3):
+                try:
+                    await connection.send(BidiTextInputEvent("after the drop"))
+                except BidiConnectionError as exc:
+                    raised.append(exc)
+            assert len(raised) == 3, "send after a drop did not raise BidiConnectionError"
+            assert len({id(exc) for exc in raised}) == 3, "the same exception object was re-raised"
+            causes = {id(exc.__cause__) for exc in raised}
+            assert len(causes) == 1, "each error should be chained to the one stored failure"
+            assert raised[0].__cause__ is not None, "the error is not chained to the failure"
+
+    async def test_aclose_is_a_checkpoint_when_already_closed(self) -> None:
+        """aclose() of a closed connection is still a checkpoint (Trio's contract)."""
+        async with self.harness() as harness, harness.model.connect() as connection:
+            await connection.aclose()
+            with trio.testing.assert_checkpoints():
+                await connection.aclose()
+
+    async def test_send_is_a_cancel_point(self) -> None:
+        """send() in a cancelled scope raises Cancelled (nothing is sent)."""
+        async with self.harness() as harness, harness.model.connect() as connection:
+            await _first_event(connection)
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await connection.send(BidiTextInputEvent("never sent"))
+            assert scope.cancelled_caught, "send() was not a cancel point"

@@ -100,9 +100,12 @@ async def test_agent_conversation_with_tools_and_resumption(
         assert complete.stop_reason == "tool_use"
         await session.issue_handle()
 
-        # goAway mid-conversation: the agent restarts with the newest handle.
-        handle = session.handles[-1]
+        # goAway mid-conversation: the service sends a fresh handle right after it, and
+        # the agent restarts with that one (not the one it held when goAway came).
+        stale = session.handles[-1]
         await session.go_away(time_left_s=5)
+        handle = session.handles[-1]
+        assert handle != stale
         restart = (await receive_until(agent, BidiConnectionRestartEvent))[-1]
         assert restart.timeout_error.restart_config == {"session_handle": handle}
         second = await gemini_emulator.wait_session_count(2)

@@ -14,6 +14,7 @@ from trio_bidi.models.gemini_live._config import (
     DEFAULT_MODEL_ID,
     build_setup,
     default_url,
+    resolve_client_config,
     resolve_provider_config,
 )
 
@@ -159,3 +160,91 @@ def test_setup_variants_validate_against_the_sdk_types() -> None:
         session_handle=None,
     )
     assert thinking["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 0}
+
+
+def test_strands_inference_keys_set_modalities_and_transcription() -> None:
+    settings = resolve_provider_config(
+        {
+            "inference": {
+                "response_modalities": ["TEXT"],
+                "outputAudioTranscription": None,
+                "inputAudioTranscription": {},
+                "temperature": 0.3,
+                "topP": 0.9,
+            }
+        }
+    )
+    setup = build_setup(
+        "m", settings, system_prompt=None, function_declarations=[], session_handle=None
+    )
+    assert setup["generationConfig"]["responseModalities"] == ["TEXT"]
+    assert setup["generationConfig"]["temperature"] == 0.3
+    assert setup["generationConfig"]["topP"] == 0.9
+    assert setup["inputAudioTranscription"] == {}
+    assert "outputAudioTranscription" not in setup
+    assert settings.config["response_modalities"] == ["TEXT"]
+    validate_client_message({"setup": setup})
+
+
+def test_strands_inference_keys_that_contradict_the_settings_are_refused() -> None:
+    with pytest.raises(BidiConfigurationError, match="disagree"):
+        resolve_provider_config(
+            {"response_modalities": ["AUDIO"], "inference": {"response_modalities": ["TEXT"]}}
+        )
+
+
+def test_http_options_as_google_genai_means_them() -> None:
+    from google.genai import types
+
+    for options in (
+        {
+            "base_url": "https://proxy.example/",
+            "api_version": "v1alpha",
+            "headers": {"x-team": "a"},
+            "timeout": 2500,
+        },
+        types.HttpOptions(
+            base_url="https://proxy.example/",
+            api_version="v1alpha",
+            headers={"x-team": "a"},
+            timeout=2500,
+        ),
+    ):
+        settings = resolve_client_config({"api_key": "k", "http_options": options})
+        assert settings.url == (
+            "wss://proxy.example/ws/google.ai.generativelanguage.v1alpha."
+            "GenerativeService.BidiGenerateContent"
+        )
+        assert settings.headers == {"x-team": "a"}
+        assert settings.connect_timeout_s == 2.5
+    # Explicit client_config keys win over http_options.
+    settings = resolve_client_config(
+        {
+            "api_key": "k",
+            "api_version": "v1beta",
+            "headers": {"x-team": "b"},
+            "http_options": {"api_version": "v1alpha", "headers": {"x-team": "a", "x-o": "1"}},
+        }
+    )
+    assert ".v1beta." in settings.url
+    assert settings.headers == {"x-team": "b", "x-o": "1"}
+    with pytest.raises(BidiConfigurationError, match="supported: api_version, base_url"):
+        resolve_client_config({"api_key": "k", "http_options": {"client_args": {"proxy": "x"}}})
+
+
+async def test_http_options_base_url_reaches_the_emulator() -> None:
+    from tests.fixtures.gemini import assert_no_violations, validated_gemini_emulator
+    from trio_bidi.events import BidiConnectionStartEvent
+
+    async with validated_gemini_emulator() as emulator:
+        model = BidiGeminiLiveModel(
+            client_config={
+                "api_key": emulator.api_key,
+                "http_options": {"base_url": emulator.base_url, "headers": {"x-extra": "yes"}},
+            }
+        )
+        async with model.connect() as connection:
+            session = await emulator.wait_for_session()
+            assert isinstance(await connection.receive().__anext__(), BidiConnectionStartEvent)
+        assert session.request_headers["x-extra"] == "yes"
+        assert_no_violations(emulator)

@@ -580,15 +580,16 @@ async def test_go_away_restarts_with_the_newest_handle(gemini_emulator: GeminiLi
         await connection.send(BidiTextInputEvent("first"))
         await collect_until(connection, is_complete)
         session = await gemini_emulator.wait_session()
-        handle = await session.issue_handle()
-        await session.go_away(time_left_s=5)
+        stale = await session.issue_handle()
+        await session.go_away(time_left_s=5)  # then a fresh handle, as the service does
         error = await _expect_timeout(connection)
         assert "going away (5 s left)" in str(error)
         with pytest.raises(BidiModelTimeoutError):
             await connection.send(BidiTextInputEvent("too late"))
+    handle = session.handles[-1]
+    assert handle != stale
     assert error.restart_config == {"session_handle": handle}
-    assert handle == session.handles[-1]
-    assert len(session.handles) == 2  # one after the turn, one scripted
+    assert len(session.handles) == 3  # after the turn, scripted, after goAway
     # The new connection resumes: handle in setup, no history replay.
     async with model.connect(messages=HISTORY, **error.restart_config) as resumed:
         second = await gemini_emulator.wait_session_count(2)
@@ -620,7 +621,8 @@ async def test_input_after_the_last_handle_is_replayed() -> None:
             await connection.send(BidiAudioInputEvent(chunk, "pcm", 16000, 1))
             await connection.send(BidiTextInputEvent("not covered"))
             await session.wait_message_count(3)
-            await session.go_away()
+            # Too little time left to wait for a fresh handle: restart at once.
+            await session.go_away(time_left_s=0.5, issue_handle=False)
             error = await _expect_timeout(connection)
         assert error.restart_config == {"session_handle": handle}
         async with model.connect(**error.restart_config):
@@ -654,7 +656,7 @@ async def test_transparent_resumption_uses_the_consumed_index() -> None:
                     }
                 }
             )
-            await session.go_away()
+            await session.go_away(time_left_s=0.5, issue_handle=False)
             error = await _expect_timeout(connection)
         async with model.connect(**error.restart_config):
             second = await emulator.wait_session_count(2)

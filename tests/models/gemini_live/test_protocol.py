@@ -435,3 +435,26 @@ def test_describe_close() -> None:
         describe_close(4000, "")
         == "Gemini Live closed the connection with code 4000 (unknown close code)"
     )
+
+
+def test_a_call_whose_args_are_not_an_object_is_answered_with_an_error() -> None:
+    protocol = proto()
+    message = {
+        "toolCall": {
+            "functionCalls": [
+                {"id": "bad", "name": "get_weather", "args": [1, 2]},
+                {"id": "good", "name": "get_weather", "args": {"city": "Oslo"}},
+            ]
+        }
+    }
+    events = protocol.receive(json.dumps(message))
+    errors = [e for e in events if isinstance(e, BidiErrorEvent)]
+    uses = [e for e in events if isinstance(e, ToolUseStreamEvent)]
+    assert len(errors) == 1
+    assert "'get_weather' (bad) has args that are not an object" in str(errors[0].error)
+    assert [u.current_tool_use["toolUseId"] for u in uses] == ["good"]
+    (answer,) = [json.loads(text) for text in protocol.take_outbox()]
+    (response,) = answer["toolResponse"]["functionResponses"]
+    assert (response["id"], response["name"]) == ("bad", "get_weather")
+    assert "error" in response["response"]
+    validate_client_message(answer)

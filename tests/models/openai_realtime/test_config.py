@@ -167,3 +167,45 @@ def test_bad_client_config_is_a_clear_error(client_config: dict[str, Any], match
 
 def test_timeout_at_the_maximum_is_accepted() -> None:
     assert resolve_client_config({"api_key": "k", "timeout_s": 3000}, environ={}).timeout_s == 3000
+
+
+def test_keyword_arguments_are_accepted_like_strands(caplog: pytest.LogCaptureFixture) -> None:
+    model = BidiOpenAIRealtimeModel(
+        "gpt-realtime", client_config={"api_key": "k"}, reserved_option=1, another=None
+    )
+    assert model.model_id == "gpt-realtime"
+    (record,) = [r for r in caplog.records if "ignoring unknown keyword" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert "another" in record.getMessage()
+    assert "reserved_option" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("audio", "accepted"),
+    [
+        ({"input_rate": 16000}, "PCM at 24000 Hz only"),
+        ({"output_rate": 48000}, "PCM at 24000 Hz only"),
+        ({"channels": 2}, "mono audio only (channels=1)"),
+        ({"format": "g711_ulaw"}, "only 'pcm'"),
+        ({"speed": 3}, "a number from 0.25 to 1.5"),
+        ({"bitrate": 1}, "allowed keys:"),
+    ],
+)
+def test_unsupported_audio_settings_say_what_the_api_accepts(
+    audio: dict[str, Any], accepted: str
+) -> None:
+    with pytest.raises(
+        BidiConfigurationError, match=accepted.replace("(", r"\(").replace(")", r"\)")
+    ):
+        BidiOpenAIRealtimeModel(provider_config={"audio": audio}, client_config={"api_key": "k"})
+
+
+def test_connect_timeout_and_json_depth_are_settings() -> None:
+    settings = resolve_client_config({"api_key": "k"})
+    assert (settings.connect_timeout_s, settings.max_json_depth) == (15.0, 64)
+    settings = resolve_client_config({"api_key": "k", "connect_timeout_s": 2, "max_json_depth": 8})
+    assert (settings.connect_timeout_s, settings.max_json_depth) == (2.0, 8)
+    assert "k" not in repr(settings).replace("api_key", "")
+    for bad in ({"connect_timeout_s": 0}, {"connect_timeout_s": True}, {"max_json_depth": 1}):
+        with pytest.raises(BidiConfigurationError):
+            resolve_client_config({"api_key": "k", **bad})

@@ -209,11 +209,20 @@ async def test_tool_call_with_malformed_arguments(openai_emulator: OpenAIRealtim
         assert isinstance(errors[0].error, BidiProtocolError)
         assert "malformed JSON arguments" in str(errors[0].error)
         assert errors[0].details == {
+            "server_event_type": "response.function_call_arguments.done",
             "call_id": "call_bad",
             "name": "get_weather",
             "arguments": '{"city": "Par',
         }
         assert not of_type(events, ToolUseStreamEvent)
+        # The model got an error result for the call, and the turn goes on by itself.
+        events = await collect_until(connection, is_complete)
+        assert of_type(events, BidiTranscriptStreamEvent)[-1].text.startswith(
+            "The result is Error: function call 'get_weather' (call_bad)"
+        )
+        (output,) = openai_emulator.messages_of("conversation.item.create")[1:]
+        assert output["item"]["call_id"] == "call_bad"
+        assert len(openai_emulator.messages_of("response.create")) == 2
         # The connection keeps going.
         await connection.send(BidiTextInputEvent("again"))
         await collect_until(connection, is_complete)

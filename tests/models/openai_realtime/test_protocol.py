@@ -321,7 +321,75 @@ def test_bad_arguments_are_an_error_event(arguments: str, match: str) -> None:
     assert isinstance(error, BidiErrorEvent)
     assert isinstance(error.error, BidiProtocolError)
     assert match in str(error.error)
-    assert error.details == {"call_id": "call_3", "name": "get_weather", "arguments": arguments}
+    assert error.details == {
+        "server_event_type": "response.function_call_arguments.done",
+        "call_id": "call_3",
+        "name": "get_weather",
+        "arguments": arguments,
+    }
+
+
+def test_a_malformed_call_is_answered_with_an_error_and_the_turn_goes_on() -> None:
+    protocol = make_protocol()
+    done = arguments_done("call_3", "{not json")
+    done["response_id"] = "resp_9"
+    (error,) = feed(protocol, done)
+    assert isinstance(error, BidiErrorEvent)
+    (output,) = [json.loads(text) for text in protocol.take_outbox()]
+    assert output["type"] == "conversation.item.create"
+    assert output["item"]["type"] == "function_call_output"
+    assert output["item"]["call_id"] == "call_3"
+    assert output["item"]["output"].startswith("Error: function call 'get_weather' (call_3)")
+    assert not protocol.has_outbox
+    feed(protocol, {"type": "response.done", "response": {"id": "resp_9", "status": "completed"}})
+    assert [json.loads(text) for text in protocol.take_outbox()] == [{"type": "response.create"}]
+
+
+def test_a_malformed_call_beside_a_good_one_waits_for_the_good_result() -> None:
+    protocol = make_protocol()
+    for call_id, arguments in (("call_ok", '{"city": "Oslo"}'), ("call_bad", "{nope")):
+        done = arguments_done(call_id, arguments)
+        done["response_id"] = "resp_2"
+        feed(protocol, done)
+    assert len(protocol.take_outbox()) == 1  # the error result only
+    feed(protocol, {"type": "response.done", "response": {"id": "resp_2", "status": "completed"}})
+    assert not protocol.has_outbox
+    result = ToolResultEvent({"toolUseId": "call_ok", "status": "success", "content": []})
+    texts = [json.loads(text)["type"] for text in protocol.send(result)]
+    assert texts == ["conversation.item.create", "response.create"]
+
+
+def test_deeply_nested_arguments_are_refused_without_recursion() -> None:
+    protocol = make_protocol()
+    for depth in (65, 5000):
+        arguments = '{"a":' * depth + "1" + "}" * depth
+        (error,) = feed(protocol, arguments_done("call_deep", arguments))
+        assert isinstance(error, BidiErrorEvent)
+        assert "nested deeper than 64 levels" in str(error.error)
+        assert len(protocol.take_outbox()) == 1
+    arguments = '{"a":' * 64 + "1" + "}" * 64
+    (use,) = feed(protocol, arguments_done("call_ok", arguments))
+    assert isinstance(use, ToolUseStreamEvent)
+
+
+def test_a_deeply_nested_server_message_is_an_error_event_naming_it() -> None:
+    protocol = make_protocol()
+    for depth in (100, 100_000):
+        raw = '{"type":"response.done","response":' + "[" * depth + "]" * depth + "}"
+        (event,) = protocol.receive_raw(raw)
+        assert isinstance(event, BidiErrorEvent)
+        assert "response.done nests deeper than 64 levels" in str(event.error)
+        assert event.details["server_event_type"] == "response.done"
+    assert feed(protocol, SERVER_EXAMPLES[0]) == [BidiResponseStartEvent("resp_1")]
+
+
+@pytest.mark.parametrize("delta", ["not base64!", "@@@@" * 100, "AAAA" * 50 + "é" * 4, "AAA"])
+def test_audio_that_is_not_base64_is_an_error_event(delta: str) -> None:
+    message = {"type": "response.output_audio.delta", "item_id": "item_1", "delta": delta}
+    (event,) = feed(make_protocol(), message)
+    assert isinstance(event, BidiErrorEvent)
+    assert "response.output_audio.delta" in str(event.error)
+    assert event.details == {"server_event_type": "response.output_audio.delta"}
 
 
 def test_function_call_without_a_name_is_an_error_event() -> None:
@@ -426,7 +494,7 @@ def test_malformed_json_is_an_error_event_and_the_protocol_goes_on() -> None:
     (event,) = protocol.receive_raw("{oops")
     assert isinstance(event, BidiErrorEvent)
     assert isinstance(event.error, BidiProtocolError)
-    assert event.details == {"raw": "{oops"}
+    assert event.details == {"raw": "{oops", "server_event_type": None}
     (event,) = protocol.receive_raw('["a list"]')
     assert isinstance(event, BidiErrorEvent)
     assert feed(protocol, SERVER_EXAMPLES[0]) == [BidiResponseStartEvent("resp_1")]

@@ -16,6 +16,7 @@ import attrs
 
 from ...errors import BidiConfigurationError
 from ...types import AudioConfig
+from .._untrusted import DEFAULT_MAX_DEPTH
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -40,7 +41,7 @@ normally ends it earlier; this deadline restarts a little before the hard cut.""
 _INPUT_RATES = (16000, 24000, 48000)
 _OUTPUT_RATE = 24000
 
-_INFERENCE_KEYS = {
+_INFERENCE_KEYS: dict[str, str] = {
     "temperature": "temperature",
     "top_p": "topP",
     "top_k": "topK",
@@ -53,6 +54,9 @@ _INFERENCE_KEYS = {
     "media_resolution": "mediaResolution",
     "thinking_config": "thinkingConfig",
 }
+
+# The camelCase names (as in google-genai's LiveConnectConfig) are accepted too.
+_INFERENCE_KEYS.update({wire: wire for wire in list(_INFERENCE_KEYS.values())})
 
 _ACTIVITY_KEYS = {
     "disabled": "disabled",
@@ -90,8 +94,30 @@ _PROVIDER_KEYS = frozenset(
 )
 _AUDIO_KEYS = frozenset({"input_rate", "output_rate", "channels", "format", "voice"})
 _CLIENT_KEYS = frozenset(
-    {"api_key", "url", "api_version", "headers", "time_limit_s", "connect_timeout_s"}
+    {
+        "api_key",
+        "url",
+        "api_version",
+        "headers",
+        "http_options",
+        "time_limit_s",
+        "connect_timeout_s",
+        "go_away_margin_s",
+        "max_json_depth",
+    }
 )
+_HTTP_OPTION_KEYS = frozenset({"base_url", "api_version", "headers", "timeout"})
+# Strands passes LiveConnectConfig keys in ``inference``; these map to our own settings.
+_INFERENCE_MOVED = {
+    "response_modalities": "response_modalities",
+    "responseModalities": "response_modalities",
+    "input_audio_transcription": "input_transcription",
+    "inputAudioTranscription": "input_transcription",
+    "output_audio_transcription": "output_transcription",
+    "outputAudioTranscription": "output_transcription",
+}
+DEFAULT_GO_AWAY_MARGIN_S = 1.0
+"""After ``goAway``, restart at the latest this long before ``timeLeft`` runs out."""
 
 
 def default_url(api_version: str = DEFAULT_API_VERSION) -> str:
@@ -119,13 +145,18 @@ class ClientSettings:
         headers: Extra HTTP headers for the opening request.
         time_limit_s: The fallback connection deadline, in seconds.
         connect_timeout_s: Limit for the WebSocket handshake and for ``setupComplete``.
+        go_away_margin_s: After ``goAway``, restart at the latest this long before the
+            server's ``timeLeft`` runs out.
+        max_json_depth: How deeply server JSON may nest.
     """
 
     api_key: str = attrs.field(repr=False)
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = attrs.field(repr=False)
     time_limit_s: float
     connect_timeout_s: float
+    go_away_margin_s: float = DEFAULT_GO_AWAY_MARGIN_S
+    max_json_depth: int = DEFAULT_MAX_DEPTH
 
 
 @attrs.frozen
@@ -198,6 +229,7 @@ def resolve_client_config(client_config: Mapping[str, Any] | None) -> ClientSett
     """
     data = _mapping(copy.deepcopy(dict(client_config or {})), "client_config")
     _unknown(data, _CLIENT_KEYS, "client_config")
+    http = _http_options(data.pop("http_options", None))
     api_key = data.get("api_key") or os.environ.get("GOOGLE_API_KEY")
     api_key = api_key or os.environ.get("GEMINI_API_KEY")
     if not api_key or not isinstance(api_key, str):
@@ -205,28 +237,98 @@ def resolve_client_config(client_config: Mapping[str, Any] | None) -> ClientSett
             "no Gemini API key: pass client_config={'api_key': ...} or set the "
             "GOOGLE_API_KEY or GEMINI_API_KEY environment variable"
         )
-    api_version = data.get("api_version", DEFAULT_API_VERSION)
+    api_version = data.get("api_version", http.get("api_version", DEFAULT_API_VERSION))
     if not isinstance(api_version, str) or not api_version:
         raise BidiConfigurationError(f"client_config['api_version'] is invalid: {api_version!r}")
-    url = data.get("url") or default_url(api_version)
+    url = data.get("url") or _url_from_base(http.get("base_url"), api_version)
     if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
         raise BidiConfigurationError(f"client_config['url'] must be a ws:// or wss:// URL: {url!r}")
-    headers = _mapping(data.get("headers", {}), "client_config['headers']")
+    headers = {
+        **_mapping(http.get("headers") or {}, "client_config['http_options']['headers']"),
+        **_mapping(data.get("headers", {}), "client_config['headers']"),
+    }
     time_limit_s = data.get("time_limit_s", DEFAULT_TIME_LIMIT_S)
-    connect_timeout_s = data.get("connect_timeout_s", 10.0)
-    for name, value in (("time_limit_s", time_limit_s), ("connect_timeout_s", connect_timeout_s)):
+    default_connect = http["timeout"] / 1000 if http.get("timeout") else 10.0
+    connect_timeout_s = data.get("connect_timeout_s", default_connect)
+    margin = data.get("go_away_margin_s", DEFAULT_GO_AWAY_MARGIN_S)
+    for name, value in (
+        ("time_limit_s", time_limit_s),
+        ("connect_timeout_s", connect_timeout_s),
+        ("go_away_margin_s", margin),
+    ):
         if value is None and name == "time_limit_s":
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise BidiConfigurationError(
                 f"client_config[{name!r}] must be a positive number: {value!r}"
             )
+    depth = data.get("max_json_depth", DEFAULT_MAX_DEPTH)
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 2 <= depth <= 500:
+        raise BidiConfigurationError(
+            f"client_config['max_json_depth']={depth!r}: an integer from 2 to 500"
+        )
     return ClientSettings(
         api_key=api_key,
         url=url,
         headers={str(k): str(v) for k, v in headers.items()},
         time_limit_s=float("inf") if time_limit_s is None else float(time_limit_s),
         connect_timeout_s=float(connect_timeout_s),
+        go_away_margin_s=float(margin),
+        max_json_depth=depth,
+    )
+
+
+def _http_options(value: Any) -> dict[str, Any]:
+    """Read google-genai ``http_options`` (a dict or ``types.HttpOptions``).
+
+    ``base_url``, ``api_version``, ``headers`` and ``timeout`` (milliseconds, the
+    handshake limit here) mean what they mean to ``google.genai.Client``; other options
+    configure its HTTP client and have no meaning for a WebSocket.
+    """
+    if value is None:
+        return {}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        value = dump(exclude_none=True)
+    options = {
+        key: item
+        for key, item in _mapping(value, "client_config['http_options']").items()
+        if item is not None
+    }
+    unsupported = sorted(key for key in options if key not in _HTTP_OPTION_KEYS)
+    if unsupported:
+        raise BidiConfigurationError(
+            f"client_config['http_options'] keys {unsupported} are not supported for the Live "
+            f"WebSocket (supported: {', '.join(sorted(_HTTP_OPTION_KEYS))})"
+        )
+    timeout = options.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise BidiConfigurationError(
+            f"client_config['http_options']['timeout']={timeout!r}: milliseconds, a positive number"
+        )
+    return options
+
+
+def _url_from_base(base_url: Any, api_version: str) -> str:
+    """The Live endpoint under ``http_options.base_url`` (as google-genai builds it)."""
+    if base_url is None:
+        return default_url(api_version)
+    if not isinstance(base_url, str) or not base_url.startswith(
+        ("http://", "https://", "ws://", "wss://")
+    ):
+        raise BidiConfigurationError(
+            f"client_config['http_options']['base_url'] must be an http(s) URL: {base_url!r}"
+        )
+    root = base_url.rstrip("/")
+    if root.startswith("https://"):
+        root = "wss://" + root[len("https://") :]
+    elif root.startswith("http://"):
+        root = "ws://" + root[len("http://") :]
+    return (
+        f"{root}/ws/google.ai.generativelanguage.{api_version}."
+        "GenerativeService.BidiGenerateContent"
     )
 
 
@@ -293,6 +395,18 @@ def resolve_provider_config(provider_config: Mapping[str, Any] | None) -> Provid
     _unknown(data, _PROVIDER_KEYS, "provider_config")
     audio = _resolve_audio(data.get("audio"))
     inference = _mapping(data.get("inference", {}), "provider_config['inference']")
+    for key, setting in _INFERENCE_MOVED.items():
+        if key in inference:
+            # Strands' form: LiveConnectConfig keys inside ``inference``.
+            moved = inference.pop(key)
+            if setting in data and data[setting] != moved:
+                raise BidiConfigurationError(
+                    f"provider_config['inference'][{key!r}] and provider_config[{setting!r}] "
+                    "disagree; give one of them"
+                )
+            data[setting] = moved
+    if "inference" in data:
+        data["inference"] = inference
     _unknown(inference, _INFERENCE_KEYS, "provider_config['inference']")
     modalities = data.get("response_modalities", ["AUDIO"])
     if (

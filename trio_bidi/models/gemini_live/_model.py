@@ -19,7 +19,8 @@ from ..._websocket import WebSocket, WebSocketClosed, WebSocketHandshakeError, o
 from ...errors import BidiConnectionError, BidiModelTimeoutError, BidiProtocolError, BidiStateError
 from ...events import BidiAudioInputEvent
 from ...types import Message, ToolSpec
-from .._base import ConnectionBase, Emit, SendableEvent
+from .._base import ConnectionBase, Emit, SendableEvent, fresh_error
+from .._untrusted import server_text, url_without_query
 from . import _wire
 from ._config import (
     DEFAULT_MODEL_ID,
@@ -105,7 +106,8 @@ class BidiGeminiLiveModel:
         self._carryovers: OrderedDict[str, GeminiLiveProtocol] = OrderedDict()
 
     def __repr__(self) -> str:
-        return f"BidiGeminiLiveModel(model_id={self._model_id!r}, url={self._client.url!r})"
+        url = url_without_query(self._client.url)
+        return f"BidiGeminiLiveModel(model_id={self._model_id!r}, url={url!r})"
 
     @property
     def model_id(self) -> str:
@@ -205,6 +207,7 @@ class GeminiLiveConnection(ConnectionBase):
             max_unconsumed_input_bytes=settings.max_unconsumed_input_bytes,
             tool_names=names,
             open_tool_calls=carryover.open_tool_calls if carryover is not None else None,
+            max_json_depth=client.max_json_depth,
         )
         self._resume_handle = session_handle
         if session_handle:
@@ -222,11 +225,18 @@ class GeminiLiveConnection(ConnectionBase):
         )
         self._stack = AsyncExitStack()
         self._ws: WebSocket | None = None
+        # Handles held when goAway arrived (None: no goAway yet).
+        self._go_away_handles: int | None = None
+        self._restart_now = False
 
     @property
     def protocol(self) -> GeminiLiveProtocol:
         """The connection's sans-IO protocol state."""
         return self._protocol
+
+    def _safe(self, text: object) -> str:
+        """Server-chosen text made safe for messages and logs (no key, bounded, escaped)."""
+        return server_text(text, (self._client.api_key, *self._client.headers.values()))
 
     @property
     def session_handle(self) -> str | None:
@@ -246,7 +256,8 @@ class GeminiLiveConnection(ConnectionBase):
             )
         except WebSocketHandshakeError as exc:
             raise BidiConnectionError(
-                f"cannot open the Gemini Live connection to {client.url}: {exc}",
+                f"cannot open the Gemini Live connection to {url_without_query(client.url)}: "
+                f"{self._safe(exc)}",
                 code=exc.status,
             ) from exc
         self._ws = ws
@@ -268,13 +279,14 @@ class GeminiLiveConnection(ConnectionBase):
                 self._protocol.sent(text)
         except trio.TooSlowError as exc:
             raise BidiConnectionError(
-                f"no setupComplete from {client.url} within {client.connect_timeout_s:g} s"
+                f"no setupComplete from {url_without_query(client.url)} within "
+                f"{client.connect_timeout_s:g} s"
             ) from exc
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"{describe_close(exc.code, exc.reason)} (during setup)",
+                f"{describe_close(exc.code, self._safe(exc.reason))} (during setup)",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
         logger.debug(
             "connection_id=<%s>, resumed=<%s>, history_turns=<%d>, replayed=<%d> | session ready",
@@ -288,7 +300,7 @@ class GeminiLiveConnection(ConnectionBase):
         while True:
             raw = await ws.receive()
             try:
-                message = _wire.decode(raw)
+                message = _wire.decode(raw, self._client.max_json_depth)
             except BidiProtocolError as exc:
                 logger.warning("error=<%s> | malformed message while opening", exc)
                 continue
@@ -305,15 +317,75 @@ class GeminiLiveConnection(ConnectionBase):
             while True:
                 for event in receive(await ws.receive()):
                     await emit(event)
+                if protocol.has_outbox:
+                    await self._send_outbox()
                 if protocol.go_away:
-                    self.expire_now(self._go_away_error())
-                    await trio.sleep_forever()
+                    if self._go_away_handles is None:
+                        self._on_go_away()
+                    if self._restart_point_reached():
+                        logger.info(
+                            "connection_id=<%s>, fresh_handle=<%s> | going away: restarting",
+                            self.connection_id,
+                            protocol.handle_count > (self._go_away_handles or 0),
+                        )
+                        self.expire_now(self._go_away_error())
+                        await trio.sleep_forever()
         except WebSocketClosed as exc:
             if not exc.by_peer:
                 return
             raise BidiConnectionError(
-                describe_close(exc.code, exc.reason), code=exc.code, reason=exc.reason
+                describe_close(exc.code, self._safe(exc.reason)),
+                code=exc.code,
+                reason=self._safe(exc.reason),
             ) from exc
+
+    def _on_go_away(self) -> None:
+        """Note the ``goAway`` and bound the connection by its ``timeLeft`` (minus a margin).
+
+        The service keeps the connection for ``timeLeft`` and sends a fresh resumable
+        handle right after ``goAway``; restarting at once would resume from the stale
+        one. The connection goes on until :meth:`_restart_point_reached`, and at the
+        latest until ``timeLeft`` minus ``go_away_margin_s`` (then the deadline ends it).
+        """
+        protocol = self._protocol
+        self._go_away_handles = protocol.handle_count
+        left = protocol.go_away_time_left
+        margin = self._client.go_away_margin_s
+        if left is None or left <= margin:
+            self._restart_now = True
+            return
+        self.deadline = min(self.deadline, trio.current_time() + left - margin)
+        logger.debug(
+            "connection_id=<%s>, time_left=<%s>, margin=<%s> | going away: waiting for a "
+            "fresh handle or the end of the turn",
+            self.connection_id,
+            left,
+            margin,
+        )
+
+    def _restart_point_reached(self) -> bool:
+        """Whether to restart now, after a ``goAway``.
+
+        Without resumption: once no turn is open. With it: once no turn is open and a
+        handle newer than both the ``goAway`` and the end of the last turn is held (a
+        handle issued mid-turn does not cover the rest of that turn; the service sends
+        one after each turn).
+        """
+        if self._restart_now:
+            return True
+        protocol = self._protocol
+        if protocol.response_id is not None:
+            return False
+        if not self._settings.session_resumption:
+            return True
+        newest_needed = max(self._go_away_handles or 0, protocol.handles_at_turn_end)
+        return protocol.handle_count > newest_needed
+
+    async def _send_outbox(self) -> None:
+        """Send what the protocol answers by itself (error results of refused tool calls)."""
+        async with self._write_lock:
+            for text in self._protocol.take_outbox():
+                await self._send(text)
 
     def restart_config(self) -> dict[str, Any]:
         """What a new connection needs to continue this session: ``model.connect(**it)``.
@@ -341,6 +413,8 @@ class GeminiLiveConnection(ConnectionBase):
         )
 
     def _timeout_error(self) -> BidiModelTimeoutError:
+        if self._go_away_handles is not None:
+            return self._go_away_error()
         return self._restart_error(
             f"connection {self.connection_id} reached its time limit ({self._time_limit_s:g} s)"
         )
@@ -352,9 +426,9 @@ class GeminiLiveConnection(ConnectionBase):
             await ws.send_text(text)
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"cannot send to Gemini Live: {describe_close(exc.code, exc.reason)}",
+                f"cannot send to Gemini Live: {describe_close(exc.code, self._safe(exc.reason))}",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
         self._protocol.sent(text)
 
@@ -371,8 +445,9 @@ class GeminiLiveConnection(ConnectionBase):
 
     async def _send_signal(self, text: str) -> None:
         if not self.is_open:
-            if self._failure is not None and self._state != "closed":
-                raise self._failure
+            failure = self._failure
+            if failure is not None and self._state != "closed":
+                raise fresh_error(failure) from failure
             raise BidiStateError(f"connection {self.connection_id} is not open")
         async with self._write_lock:
             await self._send(text)

@@ -54,6 +54,8 @@ from ...events import (
     ToolResultEvent,
     ToolUseStreamEvent,
 )
+from ...types import ToolResult
+from .._untrusted import BASE64_CHARS, DEFAULT_MAX_DEPTH, nesting_exceeds
 from . import _wire
 
 __all__ = ["GeminiLiveProtocol", "parse_duration"]
@@ -93,6 +95,7 @@ class GeminiLiveProtocol:
         output_rate: The sample rate assumed for output audio whose MIME type names none.
         text_input: ``"client_content"`` (a user turn) or ``"realtime"`` (``realtimeInput.text``).
         max_unconsumed_input_bytes: Bound of the replay buffer.
+        max_json_depth: How deeply a server message's JSON may nest.
         tool_names: Tool names by call id known from earlier connections or history.
         open_tool_calls: Calls of an earlier connection of this session still unanswered.
     """
@@ -107,8 +110,16 @@ class GeminiLiveProtocol:
         max_unconsumed_input_bytes: int = 8 * 1024 * 1024,
         tool_names: Mapping[str, str] | None = None,
         open_tool_calls: Mapping[str, str] | None = None,
+        max_json_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self._connection_id = connection_id
+        self._max_depth = max_json_depth
+        self._outbox: list[str] = []
+        #: Resumable handles received so far (tells a handle newer than ``goAway``).
+        self.handle_count = 0
+        #: ``handle_count`` when the last turn completed (a handle issued mid-turn does
+        #: not cover the rest of that turn).
+        self.handles_at_turn_end = 0
         self._input_rate = input_rate
         self._output_rate = output_rate
         self._text_input = text_input
@@ -237,10 +248,52 @@ class GeminiLiveProtocol:
     def receive(self, data: str | bytes) -> list[BidiOutputEvent]:
         """Convert one server message (JSON text) into events; never raises."""
         try:
-            message = _wire.decode(data)
+            message = _wire.decode(data, self._max_depth)
         except BidiProtocolError as exc:
-            return [BidiErrorEvent(exc)]
+            logger.warning("error=<%s> | malformed Gemini Live message", exc)
+            if isinstance(exc, _wire.NestingTooDeep):
+                if exc.shallow is not None:
+                    self._refuse_tool_calls(exc.shallow, str(exc))
+                elif _wire.message_kind(data) == "toolCall":
+                    # Too deep for the parser itself: read the calls' ids from the text.
+                    calls = [{"id": i, "name": n} for i, n in _wire.shallow_call_ids(data)]
+                    self._refuse_tool_calls({"toolCall": {"functionCalls": calls}}, str(exc))
+            return [BidiErrorEvent(exc, {"server_message": _wire.message_kind(data)})]
         return self.receive_message(message)
+
+    def _refuse_tool_calls(self, message: dict[str, Any], problem: str) -> None:
+        """Answer the calls of a ``toolCall`` that cannot be used with error results.
+
+        Without an answer the model would wait for them forever. Only the shallow fields
+        (``id``, ``name``) of a message that parsed are read.
+        """
+        tool_call = message.get("toolCall")
+        calls = tool_call.get("functionCalls") if isinstance(tool_call, dict) else None
+        for call in calls if isinstance(calls, list) else ():
+            if not isinstance(call, dict):
+                continue
+            call_id, name = call.get("id"), call.get("name")
+            if isinstance(call_id, str) and call_id and isinstance(name, str) and name:
+                result: ToolResult = {
+                    "toolUseId": call_id,
+                    "status": "error",
+                    "content": [{"text": f"{problem}. Call the function again."}],
+                }
+                self._outbox.append(_wire.tool_response_message(result, name))
+
+    def take_outbox(self) -> list[str]:
+        """Return (and forget) the client messages the protocol needs sent on its own.
+
+        When a ``toolCall`` had to be refused (nested too deeply), its calls get error
+        results here so the model's turn goes on.
+        """
+        texts, self._outbox = self._outbox, []
+        return texts
+
+    @property
+    def has_outbox(self) -> bool:
+        """True when :meth:`take_outbox` has messages to send."""
+        return bool(self._outbox)
 
     def receive_message(self, message: dict[str, Any]) -> list[BidiOutputEvent]:
         """Convert one decoded server message into events; never raises."""
@@ -248,11 +301,14 @@ class GeminiLiveProtocol:
         try:
             self._convert(message, out)
         except Exception as exc:  # a field of the wrong shape: report it, keep going
+            kind = _wire.message_kind(message)
+            # A serverContent message was not walked for depth: keep it only when shallow.
+            raw = None if nesting_exceeds(message, self._max_depth) else message
             error = BidiProtocolError(
-                f"Gemini Live sent a malformed message ({type(exc).__name__}: {exc})",
-                raw=message,
+                f"Gemini Live sent a malformed {kind} message ({type(exc).__name__}: {exc})",
+                raw=raw,
             )
-            out.append(BidiErrorEvent(error))
+            out.append(BidiErrorEvent(error, {"server_message": kind}))
         return out
 
     def _convert(self, message: dict[str, Any], out: list[BidiOutputEvent]) -> None:
@@ -335,6 +391,9 @@ class GeminiLiveProtocol:
                 return
             if rate not in _OUTPUT_RATES:
                 raise ValueError(f"unsupported output sample rate {rate} in {mime!r}")
+            # looks_like_base64, inlined: constant time, on the hot path.
+            if data and (len(data) & 3 or not data.isascii() or data[-1] not in BASE64_CHARS):
+                raise ValueError("inlineData.data is not base64 audio")
             self._open_response(out)
             self._last_was_tool = False
             out.append(BidiAudioStreamEvent(data, "pcm", rate, 1))  # type: ignore[arg-type]
@@ -394,6 +453,7 @@ class GeminiLiveProtocol:
                 out.append(BidiTranscriptStreamEvent({"text": text}, text, "assistant", True, text))
 
     def _turn_complete(self, out: list[BidiOutputEvent]) -> None:
+        self.handles_at_turn_end = self.handle_count
         if self._response_id is None:
             # The tail of an interrupted turn, or a turn without output: no response to end.
             self._finish_assistant(out)
@@ -419,7 +479,15 @@ class GeminiLiveProtocol:
             if args is None:
                 args = {}
             if not isinstance(args, dict):
-                raise TypeError(f"function call {call_id!r} has args that are not an object")
+                # Answer it with an error result: the model would otherwise wait for it.
+                problem = f"function call {name!r} ({call_id}) has args that are not an object"
+                self._refuse_tool_calls(
+                    {"toolCall": {"functionCalls": [{"id": call_id, "name": name}]}}, problem
+                )
+                error = BidiProtocolError(f"{problem}; the model got an error result")
+                details = {"server_message": "toolCall", "call_id": call_id, "name": name}
+                out.append(BidiErrorEvent(error, details))
+                continue
             self._finish_user(out)
             self._open_response(out)
             self._finish_assistant(out)
@@ -487,6 +555,7 @@ class GeminiLiveProtocol:
         if not (_truthy(update.get("resumable")) and isinstance(handle, str) and handle):
             return
         self.session_handle = handle
+        self.handle_count += 1
         index = update.get("lastConsumedClientMessageIndex")
         if index is None:
             self._unconsumed.clear()

@@ -8,14 +8,17 @@ text directly from a constant prefix and suffix around the (JSON-escaped) base64
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from ...errors import BidiProtocolError
 from ...types import Message, ToolResult, ToolSpec
+from .._untrusted import DEFAULT_MAX_DEPTH, exceeds_depth
 
 __all__ = [
+    "NestingTooDeep",
     "audio_message",
     "audio_mime_rate",
     "client_content_message",
@@ -23,8 +26,10 @@ __all__ = [
     "encode",
     "function_declarations",
     "history_turns",
+    "message_kind",
     "realtime_message",
     "setup_message",
+    "shallow_call_ids",
     "tool_response_message",
 ]
 
@@ -37,21 +42,86 @@ def encode(message: dict[str, Any]) -> str:
     return _dumps(message)
 
 
-def decode(data: str | bytes) -> dict[str, Any]:
-    """Decode one server message.
+_FIRST_KEY = re.compile(rb'^\s*\{\s*"([A-Za-z_]{1,60})"')
+
+
+def message_kind(data: str | bytes | dict[str, Any]) -> str | None:
+    """Name a server message by its first top-level key (``toolCall``, ``serverContent``...)."""
+    if isinstance(data, dict):
+        return next(iter(data), None)
+    head = data[:256].encode("utf-8", "replace") if isinstance(data, str) else data[:256]
+    found = _FIRST_KEY.match(head)
+    return found.group(1).decode() if found else None
+
+
+_CALL_HEAD = re.compile(
+    rb'\{\s*"(id|name)"\s*:\s*"([^"\\]{1,200})"\s*,\s*"(id|name)"\s*:\s*"([^"\\]{1,200})"'
+)
+_CALL_SCAN_BYTES = 65536
+
+
+def shallow_call_ids(data: str | bytes) -> list[tuple[str, str]]:
+    """Read ``(id, name)`` of each function call from a ``toolCall`` that cannot be parsed.
+
+    For a message nested too deeply for the JSON parser (the arguments come after the id
+    and name, which the service writes first); only its first 64 KiB are searched.
+    """
+    head = data[:_CALL_SCAN_BYTES]
+    raw = head.encode("utf-8", "replace") if isinstance(head, str) else head
+    found: list[tuple[str, str]] = []
+    for match in _CALL_HEAD.finditer(raw):
+        fields = {match.group(1): match.group(2), match.group(3): match.group(4)}
+        if set(fields) == {b"id", b"name"}:
+            found.append((fields[b"id"].decode(), fields[b"name"].decode()))
+    return found
+
+
+class NestingTooDeep(BidiProtocolError):
+    """A server message nests deeper than allowed.
+
+    Args:
+        message: What was wrong.
+        shallow: The parsed message when the parser could read it (only its top
+            levels may be looked at), else None.
+    """
+
+    def __init__(self, message: str, shallow: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.shallow = shallow
+
+
+def decode(data: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """Decode one server message whose JSON nests at most ``max_depth`` levels.
+
+    A message that holds nothing but ``serverContent`` (the audio path, many a second)
+    is not walked: the protocol passes on only scalars from it (audio data, texts).
 
     Raises:
-        BidiProtocolError: The text is not JSON or not a JSON object.
+        NestingTooDeep: The message nests too deeply.
+        BidiProtocolError: The text is not JSON or is not an object.
     """
     try:
         message = _loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except RecursionError as exc:
+        raise _too_deep(message_kind(data), max_depth, None) from exc
+    except ValueError as exc:  # JSONDecodeError and bad UTF-8
         raise BidiProtocolError(f"Gemini Live sent invalid JSON: {exc}", raw=data) from exc
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         raise BidiProtocolError(
             f"Gemini Live sent a JSON {type(message).__name__}, not an object", raw=data
         )
+    if (len(message) != 1 or "serverContent" not in message) and exceeds_depth(
+        data, message, max_depth
+    ):
+        raise _too_deep(message_kind(message), max_depth, message)
     return message
+
+
+def _too_deep(kind: str | None, max_depth: int, shallow: dict[str, Any] | None) -> NestingTooDeep:
+    return NestingTooDeep(
+        f"Gemini Live message {kind or '(kind unknown)'} nests deeper than {max_depth} levels",
+        shallow,
+    )
 
 
 def setup_message(setup: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import attrs
 
 from ...errors import BidiConfigurationError
 from ...types import AudioConfig
+from .._untrusted import DEFAULT_MAX_DEPTH
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -77,7 +78,21 @@ _TRANSCRIPTION_KEYS: Final = frozenset(
     {"model", "language", "languages", "prompt", "keywords", "delay"}
 )
 _NOISE_REDUCTION_TYPES: Final = frozenset({"near_field", "far_field"})
-_CLIENT_KEYS: Final = frozenset({"api_key", "organization", "project", "url", "timeout_s"})
+_CLIENT_KEYS: Final = frozenset(
+    {
+        "api_key",
+        "organization",
+        "project",
+        "url",
+        "timeout_s",
+        "connect_timeout_s",
+        "max_json_depth",
+    }
+)
+DEFAULT_CONNECT_TIMEOUT_S: Final = 15.0
+"""Limit for the WebSocket handshake and for ``session.created``."""
+DEFAULT_MAX_JSON_DEPTH: Final = DEFAULT_MAX_DEPTH
+"""How deeply server JSON (messages, function arguments) may nest."""
 
 
 def _unknown(keys: Any, allowed: frozenset[str], where: str) -> None:
@@ -236,6 +251,8 @@ class ClientSettings:
         project: ``OpenAI-Project`` header value, if any.
         url: The WebSocket endpoint, without the ``model`` query parameter.
         timeout_s: The connection's time limit.
+        connect_timeout_s: Limit for the WebSocket handshake and for ``session.created``.
+        max_json_depth: How deeply server JSON (messages, function arguments) may nest.
     """
 
     api_key: str
@@ -243,9 +260,14 @@ class ClientSettings:
     project: str | None
     url: str
     timeout_s: float
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
 
     def __repr__(self) -> str:
-        return f"ClientSettings(url={self.url!r}, timeout_s={self.timeout_s!r}, api_key=<hidden>)"
+        return (
+            f"ClientSettings(url={self.url!r}, timeout_s={self.timeout_s!r}, "
+            f"connect_timeout_s={self.connect_timeout_s!r}, api_key=<hidden>)"
+        )
 
     def headers(self) -> dict[str, str]:
         """Return the opening request's headers (auth, organization, project)."""
@@ -268,7 +290,8 @@ def resolve_client_config(
     """Validate ``client_config``, falling back to the ``OPENAI_*`` environment variables.
 
     Args:
-        client_config: ``api_key``, ``organization``, ``project``, ``url``, ``timeout_s``.
+        client_config: ``api_key``, ``organization``, ``project``, ``url``, ``timeout_s``,
+            ``connect_timeout_s`` (default 15) and ``max_json_depth`` (default 64).
         environ: The environment to read (default ``os.environ``).
 
     Returns:
@@ -298,6 +321,20 @@ def resolve_client_config(
             f"client_config['timeout_s']={timeout!r} is above the maximum {MAX_TIMEOUT_S:g} s "
             "(OpenAI ends sessions after 60 minutes without warning)"
         )
+    connect_timeout = given.get("connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S)
+    if (
+        isinstance(connect_timeout, bool)
+        or not isinstance(connect_timeout, int | float)
+        or not connect_timeout > 0
+    ):
+        raise BidiConfigurationError(
+            f"client_config['connect_timeout_s']={connect_timeout!r}: a positive number"
+        )
+    depth = given.get("max_json_depth", DEFAULT_MAX_JSON_DEPTH)
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 2 <= depth <= 500:
+        raise BidiConfigurationError(
+            f"client_config['max_json_depth']={depth!r}: an integer from 2 to 500"
+        )
     organization = given.get("organization") or env.get("OPENAI_ORGANIZATION") or None
     project = given.get("project") or env.get("OPENAI_PROJECT") or None
     return ClientSettings(
@@ -306,4 +343,6 @@ def resolve_client_config(
         project=project,
         url=url,
         timeout_s=float(timeout),
+        connect_timeout_s=float(connect_timeout),
+        max_json_depth=depth,
     )

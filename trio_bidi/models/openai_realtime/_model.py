@@ -19,6 +19,7 @@ from ...errors import (
 )
 from ...types import Message, ToolSpec
 from .._base import ConnectionBase, Emit, SendableEvent
+from .._untrusted import server_text, url_without_query
 from . import _wire
 from ._config import (
     DEFAULT_MODEL_ID,
@@ -31,8 +32,6 @@ from ._protocol import OpenAIRealtimeProtocol
 __all__ = ["BidiOpenAIRealtimeModel", "OpenAIRealtimeConnection"]
 
 logger = logging.getLogger(__name__)
-
-_CONNECT_TIMEOUT_S = 15.0
 
 
 class BidiOpenAIRealtimeModel:
@@ -49,8 +48,13 @@ class BidiOpenAIRealtimeModel:
             (``"near_field"``, ``"far_field"`` or a dict; None by default).
         client_config: ``api_key`` (else ``OPENAI_API_KEY``), ``organization`` /
             ``project`` (else ``OPENAI_ORGANIZATION`` / ``OPENAI_PROJECT``), ``url``
-            (default ``wss://api.openai.com/v1/realtime``; ``?model=`` is appended) and
-            ``timeout_s`` (the connection's time limit, default and maximum 3000).
+            (default ``wss://api.openai.com/v1/realtime``; ``?model=`` is appended),
+            ``timeout_s`` (the connection's time limit, default and maximum 3000),
+            ``connect_timeout_s`` (handshake and ``session.created``, default 15) and
+            ``max_json_depth`` (deepest nesting accepted in server JSON and function
+            arguments, default 64).
+        **kwargs: Accepted and ignored, as Strands reserves them for future parameters
+            (their names are logged at warning level).
 
     Raises:
         BidiConfigurationError: A key is unknown, a value is out of range, or there is
@@ -62,13 +66,21 @@ class BidiOpenAIRealtimeModel:
         model_id: str = DEFAULT_MODEL_ID,
         provider_config: Mapping[str, Any] | None = None,
         client_config: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
+        if kwargs:
+            logger.warning(
+                "keys=<%s> | ignoring unknown keyword arguments (Strands reserves them for "
+                "future parameters)",
+                sorted(kwargs),
+            )
         self._model_id = model_id
         self._config = resolve_provider_config(provider_config)
         self._client = resolve_client_config(client_config)
 
     def __repr__(self) -> str:
-        return f"BidiOpenAIRealtimeModel(model_id={self._model_id!r}, url={self._client.url!r})"
+        url = url_without_query(self._client.url)
+        return f"BidiOpenAIRealtimeModel(model_id={self._model_id!r}, url={url!r})"
 
     @property
     def model_id(self) -> str:
@@ -143,7 +155,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
         super().__init__(f"openai-{uuid.uuid4().hex[:12]}", model_id, time_limit_s=client.timeout_s)
         self._client = client
         self._url = client.url_for(model_id)
-        self._protocol = OpenAIRealtimeProtocol(config)
+        self._protocol = OpenAIRealtimeProtocol(config, max_json_depth=client.max_json_depth)
         # Built before the socket opens, so bad history fails without a connection.
         self._open_texts = self._protocol.open_messages(system_prompt, tools, messages)
         self._stack = AsyncExitStack()
@@ -154,40 +166,51 @@ class OpenAIRealtimeConnection(ConnectionBase):
         """The session's sans-IO protocol state."""
         return self._protocol
 
+    @property
+    def _public_url(self) -> str:
+        return url_without_query(self._client.url)
+
+    def _safe(self, text: object) -> str:
+        """Server-chosen text made safe for messages and logs (no key, bounded, escaped)."""
+        return server_text(text, (self._client.api_key,))
+
     async def _open(self) -> None:
         try:
             ws = await self._stack.enter_async_context(
                 open_websocket(
                     self._url,
                     headers=self._client.headers(),
-                    connect_timeout_s=_CONNECT_TIMEOUT_S,
+                    connect_timeout_s=self._client.connect_timeout_s,
                 )
             )
         except WebSocketHandshakeError as exc:
             raise BidiConnectionError(
-                f"cannot open the OpenAI Realtime connection to {self._client.url}: {exc}",
+                f"cannot open the OpenAI Realtime connection to {self._public_url}: "
+                f"{self._safe(exc)}",
                 code=exc.status,
             ) from exc
         self._ws = ws
         try:
-            with trio.fail_after(_CONNECT_TIMEOUT_S):
+            with trio.fail_after(self._client.connect_timeout_s):
                 await self._wait_session_created(ws)
             for text in self._open_texts:
                 await ws.send_text(text)
         except trio.TooSlowError as exc:
             raise BidiConnectionError(
-                f"no session.created from {self._client.url} within {_CONNECT_TIMEOUT_S:g} s"
+                f"no session.created from {self._public_url} within "
+                f"{self._client.connect_timeout_s:g} s"
             ) from exc
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"the OpenAI Realtime server closed the connection while opening: {exc}",
+                "the OpenAI Realtime server closed the connection while opening: "
+                f"{self._safe(exc)}",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
         logger.debug(
             "connection_id=<%s>, url=<%s>, history_items=<%d> | session configured",
             self.connection_id,
-            self._client.url,
+            self._public_url,
             len(self._open_texts) - 1,
         )
 
@@ -200,7 +223,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
     async def _wait_session_created(self, ws: WebSocket) -> None:
         while True:
             try:
-                message = _wire.decode(await ws.receive())
+                message = _wire.decode(await ws.receive(), self._client.max_json_depth)
             except BidiProtocolError as exc:
                 logger.warning("error=<%s> | malformed message while opening", exc)
                 continue
@@ -210,7 +233,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
             if kind == "error":
                 error = message.get("error") or {}
                 raise BidiProviderError(
-                    str(error.get("message") or "the server refused the session"),
+                    self._safe(error.get("message") or "the server refused the session"),
                     code=error.get("code") or error.get("type"),
                     raw=message,
                 )
@@ -225,6 +248,8 @@ class OpenAIRealtimeConnection(ConnectionBase):
             while True:
                 for event in receive_raw(await ws.receive()):
                     await emit(event)
+                if protocol.has_outbox:
+                    await self._send_outbox()
                 if protocol.expired:
                     self.expire_now(
                         BidiModelTimeoutError(
@@ -236,7 +261,9 @@ class OpenAIRealtimeConnection(ConnectionBase):
             if not exc.by_peer:
                 return
             raise BidiConnectionError(
-                f"the OpenAI Realtime connection ended: {exc}", code=exc.code, reason=exc.reason
+                f"the OpenAI Realtime connection ended: {self._safe(exc)}",
+                code=exc.code,
+                reason=self._safe(exc.reason),
             ) from exc
 
     async def _send_texts(self, texts: list[str]) -> None:
@@ -247,10 +274,15 @@ class OpenAIRealtimeConnection(ConnectionBase):
                 await ws.send_text(text)
         except WebSocketClosed as exc:
             raise BidiConnectionError(
-                f"cannot send to the OpenAI Realtime server: {exc}",
+                f"cannot send to the OpenAI Realtime server: {self._safe(exc)}",
                 code=exc.code,
-                reason=exc.reason,
+                reason=self._safe(exc.reason),
             ) from exc
+
+    async def _send_outbox(self) -> None:
+        """Send what the protocol answers by itself (error results of malformed calls)."""
+        async with self._write_lock:
+            await self._send_texts(self._protocol.take_outbox())
 
     async def _write(self, event: SendableEvent) -> None:
         await self._send_texts(self._protocol.send(event))
@@ -267,9 +299,11 @@ class OpenAIRealtimeConnection(ConnectionBase):
         """
         if not self.is_open:
             logger.debug("played_ms=<%s> | connection not open; playback report ignored", played_ms)
+            await trio.lowlevel.checkpoint()
             return
         texts = self._protocol.report_playback(played_ms)
         if not texts:
+            await trio.lowlevel.checkpoint()
             return
         try:
             async with self._write_lock:

@@ -10,7 +10,6 @@ synchronously. It never raises on server input: anything malformed becomes a
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
@@ -36,7 +35,15 @@ from ...events import (
     ToolResultEvent,
     ToolUseStreamEvent,
 )
-from ...types import Message, ToolSpec
+from ...types import Message, ToolResult, ToolSpec
+from .._untrusted import (
+    BASE64_CHARS,
+    DEFAULT_MAX_DEPTH,
+    JSONNestingError,
+    loads_bounded,
+    nesting_exceeds,
+    server_text,
+)
 from . import _wire
 
 __all__ = ["OpenAIRealtimeProtocol"]
@@ -107,8 +114,16 @@ class OpenAIRealtimeProtocol:
         config: A resolved provider config (``resolve_provider_config``).
     """
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], *, max_json_depth: int = DEFAULT_MAX_DEPTH
+    ) -> None:
         audio = config["audio"]
+        self._max_depth = max_json_depth
+        # Client messages the protocol itself must send (error results of malformed calls).
+        self._outbox: list[str] = []
+        # Per response: for each function call, whether it went to the application
+        # (True) or was answered here with an error result (False).
+        self._response_calls: dict[str, list[bool]] = {}
         self._config = config
         self._input_rate: int = audio["input_rate"]
         self._output_rate: int = audio["output_rate"]
@@ -281,15 +296,31 @@ class OpenAIRealtimeProtocol:
         )
         return [_wire.encode(_wire.truncate(item_id, self._audio_content_index, end_ms))]
 
+    def take_outbox(self) -> list[str]:
+        """Return (and forget) the client messages the protocol needs sent on its own.
+
+        After a malformed function call it answers the call with an error result and,
+        once every call of that response has a result, asks for the next response. The
+        connection sends these right after the server message that caused them.
+        """
+        texts, self._outbox = self._outbox, []
+        return texts
+
+    @property
+    def has_outbox(self) -> bool:
+        """True when :meth:`take_outbox` has messages to send."""
+        return bool(self._outbox)
+
     # ------------------------------------------------------------------ server -> client
 
     def receive_raw(self, raw: str | bytes) -> list[BidiOutputEvent]:
         """Decode one server message and map it; malformed JSON becomes an error event."""
         try:
-            message = _wire.decode(raw)
+            message = _wire.decode(raw, self._max_depth)
         except BidiProtocolError as exc:
             logger.warning("error=<%s> | malformed server message", exc)
-            return [BidiErrorEvent(exc, {"raw": _preview(raw)})]
+            kind = _wire.event_type_of(raw)
+            return [BidiErrorEvent(exc, {"raw": _preview(raw), "server_event_type": kind})]
         return self.receive(message)
 
     def receive(self, message: dict[str, Any]) -> list[BidiOutputEvent]:
@@ -303,7 +334,9 @@ class OpenAIRealtimeProtocol:
         try:
             return handler(message)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            error = BidiProtocolError(f"server event {kind!r} is malformed: {exc!r}", raw=message)
+            # A flat event was not walked for depth: keep it only when it is shallow.
+            raw = None if nesting_exceeds(message, self._max_depth) else message
+            error = BidiProtocolError(f"server event {kind!r} is malformed: {exc!r}", raw=raw)
             logger.warning("type=<%s>, error=<%r> | malformed server event", kind, exc)
             return [BidiErrorEvent(error, {"server_event_type": kind})]
 
@@ -311,6 +344,9 @@ class OpenAIRealtimeProtocol:
         delta = message["delta"]
         if type(delta) is not str:
             raise TypeError(f"delta must be a string, not {type(delta).__name__}")
+        # looks_like_base64, inlined: constant time, on the hot path.
+        if delta and (len(delta) & 3 or not delta.isascii() or delta[-1] not in BASE64_CHARS):
+            raise ValueError("delta is not base64 audio")
         item_id = message.get("item_id")
         if type(item_id) is not str:
             # Still audio the user should hear, but no item a truncation could name.
@@ -359,6 +395,13 @@ class OpenAIRealtimeProtocol:
             for item in response.get("output") or ()
         )
         self._tool_responses.discard(response_id)
+        calls = self._response_calls.pop(response_id, None)
+        if calls is None and response_id:
+            calls = self._response_calls.pop("", None)
+        if calls and not any(calls) and status == "completed":
+            # Every call of this response was malformed and already has its error
+            # result: nobody else will ask for the next response.
+            self._outbox.append(_wire.encode(_wire.response_create()))
         if stop_reason == "complete" and has_tool_call:
             stop_reason = "tool_use"
         self._transcripts = {k: v for k, v in self._transcripts.items() if k[0] != "assistant"}
@@ -369,7 +412,7 @@ class OpenAIRealtimeProtocol:
             events.append(
                 BidiErrorEvent(
                     BidiProviderError(
-                        str(error.get("message") or "the response failed"),
+                        server_text(error.get("message") or "the response failed", limit=1000),
                         code=error.get("code") or error.get("type"),
                         raw=message,
                     ),
@@ -421,24 +464,37 @@ class OpenAIRealtimeProtocol:
         response_id = message.get("response_id")
         if type(response_id) is str:
             self._tool_responses.add(response_id)
-        details = {"call_id": call_id, "name": name, "arguments": arguments}
+        else:
+            response_id = ""
+        calls = self._response_calls.setdefault(response_id, [])
+        details = {
+            "server_event_type": "response.function_call_arguments.done",
+            "call_id": call_id,
+            "name": name,
+            "arguments": _preview(arguments),
+        }
+        problem: str | None = None
+        parsed: Any = None
         if type(name) is not str:
-            error = BidiProtocolError(f"function call {call_id!r} has no name", raw=message)
+            problem = "has no name"
+        else:
+            try:
+                parsed = loads_bounded(arguments, self._max_depth) if arguments.strip() else {}
+            except JSONNestingError:
+                problem = f"has arguments nested deeper than {self._max_depth} levels"
+            except ValueError as exc:
+                problem = f"has malformed JSON arguments ({exc})"
+            else:
+                if not isinstance(parsed, dict):
+                    problem = "has arguments that are not a JSON object"
+        if problem is not None:
+            calls.append(False)
+            text = f"function call {name!r} ({call_id}) {problem}"
+            self._answer_with_error(call_id, text)
+            logger.warning("call_id=<%s> | %s; answered with an error result", call_id, text)
+            error = BidiProtocolError(f"{text}; the model got an error result", raw=message)
             return [BidiErrorEvent(error, details)]
-        try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
-        except ValueError as exc:
-            error = BidiProtocolError(
-                f"function call {name!r} ({call_id}) has malformed JSON arguments: {exc}",
-                raw=message,
-            )
-            return [BidiErrorEvent(error, details)]
-        if not isinstance(parsed, dict):
-            error = BidiProtocolError(
-                f"function call {name!r} ({call_id}) arguments are not a JSON object",
-                raw=message,
-            )
-            return [BidiErrorEvent(error, details)]
+        calls.append(True)
         self._awaiting_results.add(call_id)
         return [
             ToolUseStreamEvent(
@@ -446,6 +502,17 @@ class OpenAIRealtimeProtocol:
                 {"toolUseId": call_id, "name": name, "input": parsed},
             )
         ]
+
+    def _answer_with_error(self, call_id: str, problem: str) -> None:
+        result: ToolResult = {
+            "toolUseId": call_id,
+            "status": "error",
+            "content": [{"text": f"{problem}. Call the function again with a JSON object."}],
+        }
+        output = _wire.tool_result_output(result)
+        self._outbox.append(
+            _wire.encode(_wire.item_create(_wire.function_call_output_item(call_id, output)))
+        )
 
     def _on_speech_started(self, message: dict[str, Any]) -> list[BidiOutputEvent]:
         return [BidiInterruptionEvent("user_speech")]
@@ -471,7 +538,8 @@ class OpenAIRealtimeProtocol:
     def _on_input_failed(self, message: dict[str, Any]) -> list[BidiOutputEvent]:
         error = message.get("error") or {}
         provider_error = BidiProviderError(
-            f"input audio transcription failed: {error.get('message') or 'no details'}",
+            "input audio transcription failed: "
+            + server_text(error.get("message") or "no details", limit=1000),
             code=error.get("code") or error.get("type"),
             raw=message,
         )
@@ -489,7 +557,7 @@ class OpenAIRealtimeProtocol:
             logger.info("code=<%s> | the server ended the session at its time limit", code)
             self.expired = True
             return _NO_EVENTS
-        text = str(error.get("message") or "the server reported an error")
+        text = server_text(error.get("message") or "the server reported an error", limit=1000)
         logger.warning("code=<%s>, message=<%s> | server error", code, text)
         details = {
             key: error.get(key)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ...errors import BidiConfigurationError, BidiProtocolError
 from ...events import BidiUsageEvent
 from ...types import ToolResult, ToolSpec
+from .._untrusted import DEFAULT_MAX_DEPTH, exceeds_depth
 
 __all__ = [
     "MAX_CALL_ID_LENGTH",
@@ -23,6 +25,7 @@ __all__ = [
     "base64_size",
     "decode",
     "encode",
+    "event_type_of",
     "function_call_item",
     "function_call_output_item",
     "function_tool",
@@ -46,19 +49,58 @@ _loads = json.loads
 _APPEND_PREFIX: Final = '{"type":"input_audio_buffer.append","audio":"'
 
 
-def decode(raw: str | bytes) -> dict[str, Any]:
-    """Parse one server message.
+_TYPE_FIELD: Final = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9_.]{1,80})"')
+
+
+def event_type_of(raw: str | bytes) -> str | None:
+    """Find the ``type`` of a server message that could not be parsed (for error reports)."""
+    head = raw[:512].encode("utf-8", "replace") if isinstance(raw, str) else raw[:512]
+    found = _TYPE_FIELD.search(head)
+    return found.group(1).decode() if found else None
+
+
+# Server events whose fields the protocol reads only at the top level (nothing nested is
+# passed on): the hot path (50+ a second) skips the depth check for them.
+_FLAT_EVENTS: Final = frozenset(
+    {
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+        "conversation.item.input_audio_transcription.delta",
+    }
+)
+
+
+def decode(raw: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """Parse one server message whose JSON nests at most ``max_depth`` levels.
+
+    Events the protocol reads only at the top level (audio and transcript deltas) are
+    not walked: their nested content, if any, is never passed on.
 
     Raises:
-        BidiProtocolError: Not JSON, or not a JSON object with a string ``type``.
+        BidiProtocolError: Not JSON, nested too deeply, or not a JSON object with a
+            string ``type``.
     """
     try:
         message = _loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8
+    except RecursionError as exc:
+        raise _too_deep(raw, max_depth) from exc
+    except ValueError as exc:  # JSONDecodeError and bad UTF-8
         raise BidiProtocolError(f"server sent malformed JSON: {exc}", raw=raw) from exc
-    if type(message) is not dict or type(message.get("type")) is not str:
+    if type(message) is not dict or type(kind := message.get("type")) is not str:
         raise BidiProtocolError("server message is not a JSON object with a string 'type'", raw=raw)
+    if kind not in _FLAT_EVENTS and exceeds_depth(raw, message, max_depth):
+        raise _too_deep(raw, max_depth)
     return message
+
+
+def _too_deep(raw: str | bytes, max_depth: int) -> BidiProtocolError:
+    kind = event_type_of(raw)
+    return BidiProtocolError(
+        f"server event {kind or '(type unknown)'!s} nests deeper than {max_depth} levels",
+        raw=raw[:200],
+    )
 
 
 def encode(message: Mapping[str, Any]) -> str:
