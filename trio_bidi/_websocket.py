@@ -249,6 +249,24 @@ class WebSocket:
         ):
             self._close_from_protocol()
 
+    async def _take_early_events(self) -> None:
+        """Handle frames that came in the same read as the handshake.
+
+        A server may speak first, or fail at once; what those frames call for (a pong, a
+        close frame) is sent now.
+        """
+        self._absorb_events()
+        protocol = self._protocol
+        if protocol.state is State.CLOSED or protocol.close_expected():
+            self._close_from_protocol()
+        chunks = protocol.data_to_send()
+        if chunks:
+            try:
+                async with self._send_lock:
+                    await self._write_locked(chunks)
+            except WebSocketClosed:
+                pass  # the first receive or send reports it
+
     def _absorb_events(self) -> None:
         for event in self._protocol.events_received():
             if self._closed is not None and self._closed.code == 1007:
@@ -600,6 +618,11 @@ async def _read_handshake(
                 # collects them with ``events_received()`` (a server may speak first).
                 protocol.events[:0] = events[index + 1 :]
                 return event
+        if protocol.handshake_exc is not None:
+            # Not HTTP at all (websockets gave up parsing): no answer will make sense.
+            raise WebSocketHandshakeError(
+                f"invalid opening handshake: {printable(str(protocol.handshake_exc))}"
+            )
         if not data:
             raise WebSocketHandshakeError("connection closed during the opening handshake")
 
@@ -702,7 +725,7 @@ async def open_websocket(
     try:
         # Frames that arrived in the same read as the handshake response (a close frame
         # among them is reported by the first receive, with its code and reason).
-        websocket._absorb_events()
+        await websocket._take_early_events()
         yield websocket
     finally:
         await websocket.aclose()
@@ -791,7 +814,7 @@ async def serve_websocket(
             return
         websocket = WebSocket(wire, protocol, request=request)
         try:
-            websocket._absorb_events()
+            await websocket._take_early_events()
             await handler(websocket)
         finally:
             await websocket.aclose()
