@@ -10,6 +10,7 @@ no socket, task or thread outlives any test.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import logging
 import ssl
@@ -22,6 +23,8 @@ import trio
 import trio.testing
 
 from trio_bidi._websocket import WebSocketClosed, WebSocketHandshakeError, open_websocket
+
+from .conftest import open_sockets
 
 KEY = "sk-hostile-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -173,10 +176,16 @@ async def test_a_broken_answer_is_a_handshake_error_and_the_socket_closes(
         if answer.startswith(b"\x00"):
             await trio.sleep_forever()  # a garbage answer must not wait for more
 
-    async with raw_server(script) as port:
-        with trio.fail_after(5), pytest.raises(WebSocketHandshakeError) as info:
-            async with open_websocket(f"ws://127.0.0.1:{port}", connect_timeout_s=30):
-                pass
+    before = open_sockets()
+    gc.disable()  # the client's socket must be closed by the code, not by the collector
+    try:
+        async with raw_server(script) as port:
+            with trio.fail_after(5), pytest.raises(WebSocketHandshakeError) as info:
+                async with open_websocket(f"ws://127.0.0.1:{port}", connect_timeout_s=30):
+                    pass
+        assert not open_sockets() - before
+    finally:
+        gc.enable()
     assert info.value.status is None
     assert "127.0.0.1" in str(info.value)
 
@@ -189,10 +198,16 @@ async def test_a_101_with_a_wrong_accept_is_refused() -> None:
         )
         await trio.sleep_forever()
 
-    async with raw_server(script) as port:
-        with pytest.raises(WebSocketHandshakeError, match=r"HTTP 101; .*Sec-WebSocket-Accept"):
-            async with open_websocket(f"ws://127.0.0.1:{port}"):
-                pass
+    before = open_sockets()
+    gc.disable()  # the client's socket must be closed by the code, not by the collector
+    try:
+        async with raw_server(script) as port:
+            with pytest.raises(WebSocketHandshakeError, match=r"HTTP 101; .*Sec-WebSocket-Accept"):
+                async with open_websocket(f"ws://127.0.0.1:{port}"):
+                    pass
+        assert not open_sockets() - before
+    finally:
+        gc.enable()
 
 
 async def test_a_refusal_echoing_the_key_leaks_it_nowhere(
