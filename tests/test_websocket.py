@@ -10,10 +10,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 import trio
 import trio.testing
 
+from trio_bidi._transport._secrets import (
+    MAX_SERVER_TEXT,
+    REDACTED,
+    printable,
+    redact_query,
+    secret_values,
+)
 from trio_bidi._websocket import (
     WebSocket,
     WebSocketClosed,
@@ -687,3 +696,32 @@ async def test_a_refusal_that_echoes_the_key_keeps_it_out_of_the_exception() -> 
     assert "\\x1b" in message
     assert len(message) < 400
     assert info.value.status == 401
+
+
+# ---------------------------------------------------------------------- secrets, sans-IO
+
+
+@hypothesis.given(
+    text=st.text(max_size=600),
+    secret=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=4),
+)
+def test_printable_text_holds_no_secret_no_control_character_and_is_short(
+    text: str, secret: str
+) -> None:
+    shown = printable(text + secret + text, {secret})
+    assert secret not in shown or secret in REDACTED
+    assert all(ch.isprintable() for ch in shown)
+    assert len(shown) <= MAX_SERVER_TEXT * 4 + 40  # escapes are at most 4 characters each
+
+
+def test_secret_values_come_from_sensitive_headers_and_query_parameters() -> None:
+    found = secret_values(
+        {"Authorization": "Bearer sk-abc123", "x-goog-api-key": "AIzaKEY", "User-Agent": "me"},
+        "wss://host/v1?key=QUERYKEY&model=gpt&access_token=TOK123",
+    )
+    assert {"Bearer sk-abc123", "sk-abc123", "AIzaKEY", "QUERYKEY", "TOK123"} <= found
+    assert "me" not in found
+    assert "gpt" not in found
+    assert (
+        redact_query("GET /v1?model=m&api_key=XYZ1&x=1") == "GET /v1?model=m&api_key=[redacted]&x=1"
+    )

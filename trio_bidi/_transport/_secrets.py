@@ -89,9 +89,6 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-_UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]")
-
-
 def printable(text: str, secrets: Iterable[str] = (), limit: int = MAX_SERVER_TEXT) -> str:
     r"""Make server-chosen text safe to show: no secrets, no control characters, short.
 
@@ -110,7 +107,8 @@ def printable(text: str, secrets: Iterable[str] = (), limit: int = MAX_SERVER_TE
     extra = len(text) - limit
     if extra > 0:
         text = text[:limit]
-    text = _UNPRINTABLE.sub(lambda match: repr(match.group())[1:-1], text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     return f"{text}... ({extra} more characters)" if extra > 0 else text
 
 
