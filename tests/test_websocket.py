@@ -725,3 +725,25 @@ def test_secret_values_come_from_sensitive_headers_and_query_parameters() -> Non
     assert (
         redact_query("GET /v1?model=m&api_key=XYZ1&x=1") == "GET /v1?model=m&api_key=[redacted]&x=1"
     )
+
+
+async def test_aclose_while_another_task_waits_in_receive_closes_and_wakes_it() -> None:
+    async with echo_server() as server:
+        async with (
+            connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
+            trio.open_nursery() as nursery,
+        ):
+            outcome: list[BaseException] = []
+
+            async def receive_forever() -> None:
+                try:
+                    await ws.receive()
+                except WebSocketClosed as exc:
+                    outcome.append(exc)
+
+            nursery.start_soon(receive_forever)
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.fail_after(5):
+                await ws.aclose()
+        assert len(outcome) == 1
+        assert ws.closed is not None

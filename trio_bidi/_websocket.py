@@ -564,7 +564,13 @@ class WebSocket:
                     self._mark_closed(code, reason, by_peer=False)
                 if not self._broken and self._protocol.state is not State.CLOSED:
                     await self._drain_until_closed()
-            except (WebSocketClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            except (
+                WebSocketClosed,
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+                trio.BusyResourceError,  # another task is reading: closing wakes it
+                OSError,
+            ):
                 pass
             finally:
                 self._stop_writer()
