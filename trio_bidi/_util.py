@@ -88,9 +88,10 @@ async def open_nursery_unwrapped() -> AsyncIterator[trio.Nursery]:
 # the cost of a full checkpoint: every call is a cancel point (it raises Cancelled,
 # before doing anything, when its scope is cancelled), and every call that does not have
 # to wait still passes through the scheduler once every CALLS_PER_SCHEDULE_POINT calls,
-# so a loop over them cannot starve other tasks or hold off a deadline. One counter is
-# shared by all of them: any run of that many calls from one task contains a schedule
-# point (other tasks only add to it when this one has already yielded).
+# so a loop over them cannot starve other tasks or hold off a deadline. The channel
+# helpers share one counter: any run of that many calls from one task contains a
+# schedule point (other tasks only add to it when this one has already yielded). Each
+# PromptLock counts its own acquires.
 
 #: A call that did not wait is a schedule point at least once in this many calls.
 CALLS_PER_SCHEDULE_POINT = 16
@@ -107,11 +108,14 @@ class PromptLock:
     Unlike ``trio.Lock`` it does not check that the releasing task is the owner.
     """
 
-    __slots__ = ("_held", "_waiters")
+    __slots__ = ("_calls", "_held", "_waiters")
 
     def __init__(self) -> None:
         self._held = False
         self._waiters = trio.lowlevel.ParkingLot()
+        # Its own count (not the module's): the locks and the WebSocket on one send
+        # path then yield on the same call, so a writer task still gets whole batches.
+        self._calls = 0
 
     def locked(self) -> bool:
         """Whether a task holds the lock."""
@@ -121,15 +125,14 @@ class PromptLock:
         """Take the lock: at once when free, else wait in line.
 
         Always a cancel point; a schedule point when it waits and otherwise at least
-        once every :data:`CALLS_PER_SCHEDULE_POINT` calls (see the module).
+        once every :data:`CALLS_PER_SCHEDULE_POINT` acquires of this lock.
 
         Raises:
             trio.Cancelled: The enclosing scope is cancelled (the lock is not taken).
         """
-        global _calls_since_schedule_point
-        _calls_since_schedule_point += 1
-        if _calls_since_schedule_point >= CALLS_PER_SCHEDULE_POINT:
-            _calls_since_schedule_point = 0
+        self._calls += 1
+        if self._calls >= CALLS_PER_SCHEDULE_POINT:
+            self._calls = 0
             await trio.lowlevel.checkpoint()
         else:
             await trio.lowlevel.checkpoint_if_cancelled()
