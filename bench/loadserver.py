@@ -4,8 +4,10 @@ It runs in its own process, shared by the trio_bidi and the Strands drivers, so 
 measured process pays for the server. Every connection picks a scenario with query
 parameters on the URL (``/v1/realtime?model=...&scenario=flood&n=20000``)::
 
-    flood    n       after session.update: one response with n output_audio.delta events
-                     (20 ms of 24 kHz PCM16 each), written in batches.
+    flood    n batch after session.update: one response with n output_audio.delta events
+                     (20 ms of 24 kHz PCM16 each), written ``batch`` messages per write
+                     (default 64; ``batch=1``: one message per write, as a real-time
+                     service sends them).
     sink     n       counts input_audio_buffer.append; at n, answers with a transcript
                      delta ``bench:{...}``.
     tool     n       n function-call round trips; the server times call written ->
@@ -24,8 +26,10 @@ Reports are sent as ``response.output_audio_transcript.delta`` whose delta is
 Parameters may also be given as path segments (``/bench/scenario=flood/n=20000/v1/realtime``)
 for clients whose URL we can only replace up to ``?model=``.
 
-Usage: ``python bench/loadserver.py`` prints ``PORT <n>`` on stdout once listening and
-serves until killed.
+Usage: ``python bench/loadserver.py [--cert PEM]`` prints ``PORT <n>`` on stdout once
+listening and serves until killed. With ``--cert`` (a PEM file holding the server's key
+and certificate chain, as ``bench/run.py`` makes from a generated test CA) it serves
+``wss://``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import base64
 import itertools
 import json
 import math
+import ssl
 import struct
 import sys
 import time
@@ -287,6 +292,7 @@ class Session:
         self.params = params
         self.scenario = params.get("scenario", "idle")
         self.n = int(params.get("n", "0"))
+        self.batch = max(1, int(params.get("batch", str(BATCH))))
         self.configured = trio.Event()
         self.appends = 0
         self.sink_done = False
@@ -373,8 +379,13 @@ class Session:
         rid, item_id = "resp_flood", "item_flood"
         await self.send(*audio_response_head(rid, item_id))
         left = self.n
+        if self.batch == 1:  # one message per write (and per TLS record)
+            delta = audio_delta(rid, item_id, SILENCE_B64)
+            for _ in range(left):
+                await self.ws.send_text(delta)
+            left = 0
         while left > 0:
-            count = min(BATCH, left)
+            count = min(self.batch, left)
             await self.send(*(audio_delta(rid, item_id, SILENCE_B64) for _ in range(count)))
             left -= count
         await self.send(*audio_response_tail(rid, item_id))
@@ -454,10 +465,23 @@ async def handle(ws: WebSocket) -> None:
         print(f"loadserver: session {params} failed: {group!r}", file=sys.stderr, flush=True)
 
 
+def server_context(argv: list[str]) -> ssl.SSLContext | None:
+    """The TLS context asked for with ``--cert PEM`` (None: plain ``ws://``)."""
+    if "--cert" not in argv:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(argv[argv.index("--cert") + 1])
+    return context
+
+
 async def main() -> None:
+    context = server_context(sys.argv[1:])
+    tls: dict[str, Any] = {} if context is None else {"ssl_context": context}
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
-            lambda task_status: serve_websocket(handle, host="127.0.0.1", task_status=task_status)
+            lambda task_status: serve_websocket(
+                handle, host="127.0.0.1", task_status=task_status, **tls
+            )
         )
         print(f"PORT {server.port}", flush=True)
         await trio.sleep(math.inf)

@@ -1,9 +1,16 @@
 """Run the benchmark suite side by side and print the table (``nox -s bench`` calls this).
 
-``python bench/run.py --strands-python PATH [--rounds N] [--only a,b] [--quick]``
+``python bench/run.py --strands-python PATH [--rounds N] [--only 1,2,7] [--schemes wss,ws]
+[--quick]``
 
-One load server process (``bench/loadserver.py``, run with this interpreter) serves both
-sides. Every measurement is one fresh client process (``bench/trio_driver.py`` with this
+``--only`` takes scenario numbers (1-7) or names (output, input, tool, barge, restart,
+memory, scale, convert, transport). ``--schemes`` (default ``wss,ws``): scenarios 1 and 2
+and the bare transport run over each scheme given; the others over the first one only.
+For ``wss://`` a test CA is generated (``trustme``) in a temporary folder; the load server
+serves with its certificate, and both drivers trust it through ``SSL_CERT_FILE``.
+
+One load server process per scheme (``bench/loadserver.py``, run with this interpreter)
+serves both sides. Every measurement is one fresh client process (``bench/trio_driver.py`` with this
 interpreter, ``bench/strands_driver.py`` with the Strands environment's), and the two
 sides alternate run by run (trio_bidi first in even rounds, Strands first in odd ones), so
 drifting machine load hits both alike. Results go to ``bench/results/latest.json`` and
@@ -19,6 +26,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +39,9 @@ import common
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIDES = ("trio_bidi", "strands")
 ALL = ("output", "input", "tool", "barge", "restart", "memory", "scale", "convert", "transport")
+NUMBERED = dict(zip("1234567", ALL, strict=False))
+#: Scenario 1 runs with the server writing this many messages per write (1: one each).
+OUTPUT_BATCHES = (64, 1)
 SCALE_LADDER = (5, 10, 15, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480)
 LATENCY_LIMIT_MS = 20.0
 
@@ -38,8 +49,11 @@ LATENCY_LIMIT_MS = 20.0
 class Runner:
     """Starts client processes for either side and collects their JSON results."""
 
-    def __init__(self, base: str, strands_python: str, timeout_s: float) -> None:
+    def __init__(
+        self, base: str, strands_python: str, timeout_s: float, env: dict[str, str]
+    ) -> None:
         self.base = base
+        self.env = env
         self.python = {"trio_bidi": sys.executable, "strands": strands_python}
         self.driver = {
             "trio_bidi": os.path.join(HERE, "trio_driver.py"),
@@ -57,6 +71,7 @@ class Runner:
                 text=True,
                 timeout=timeout_s or self.timeout_s,
                 check=False,
+                env=self.env,
             )
         except subprocess.TimeoutExpired:
             self.failures.append(f"{side} {' '.join(argv[1:2])}: timed out")
@@ -92,10 +107,10 @@ def ok(result: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------- scenarios
 
 
-def bench_throughput(r: Runner, name: str, rounds: int, n: int) -> dict[str, Any]:
+def bench_throughput(r: Runner, name: str, rounds: int, n: int, **params: Any) -> dict[str, Any]:
     rates: dict[str, list[float]] = {side: [] for side in SIDES}
     for _, side in alternate(rounds):
-        result = r.scenario(side, name, n=n)
+        result = r.scenario(side, name, n=n, **params)
         if ok(result):
             rates[side].append(result["rate"])
     return {side: {"median": median(v), "runs": v} for side, v in rates.items()}
@@ -210,25 +225,54 @@ def bench_convert(r: Runner) -> dict[str, Any]:
 
 
 def bench_transport(r: Runner, rounds: int, n: int) -> dict[str, Any]:
-    """Bare WebSockets, no agent: ours (Trio) against the asyncio client Strands uses."""
+    """Bare WebSockets, no agent: ours (Trio) against the asyncio client Strands uses.
+
+    Receiving runs with the server batching 64 messages per write and with one message
+    per write. Beside ours, trio_bidi-only variants: the writer task (send), the floor
+    (the same bytes through our wire alone, no parsing) and, over ``wss://``, TLS through
+    ``trio.SSLStream`` instead of our own (the A/B of the in-place TLS).
+    """
     clients = {"trio_bidi": "trio_bidi", "strands": "websockets_asyncio"}
+    script = os.path.join(HERE, "transport.py")
     out: dict[str, Any] = {}
-    for direction in ("recv", "send"):
+
+    def ours(client: str, direction: str, batch: int) -> float:
+        rates: list[float] = []
+        for _ in range(rounds):
+            result = r.run("trio_bidi", [script, r.base, client, direction, str(n), str(batch)])
+            if ok(result):
+                rates.append(result["rate"])
+        return median(rates)
+
+    for direction, batch in (("recv", 64), ("recv", 1), ("send", 64)):
         rates: dict[str, list[float]] = {side: [] for side in SIDES}
         for _, side in alternate(rounds):
-            argv = [os.path.join(HERE, "transport.py"), r.base, clients[side], direction, str(n)]
+            argv = [script, r.base, clients[side], direction, str(n), str(batch)]
             result = r.run(side, argv)
             if ok(result):
                 rates[side].append(result["rate"])
-        out[direction] = {side: median(v) for side, v in rates.items()}
-    batched: list[float] = []
-    for _ in range(rounds):
-        argv = [os.path.join(HERE, "transport.py"), r.base, "trio_bidi_batched", "send", str(n)]
-        result = r.run("trio_bidi", argv)
-        if ok(result):
-            batched.append(result["rate"])
-    out["send, writer task"] = {"trio_bidi": median(batched), "strands": out["send"]["strands"]}
+        label = direction if direction == "send" else f"recv ({_batch_label(batch)})"
+        out[label] = {side: median(v) for side, v in rates.items()}
+        if direction == "recv":
+            strands = out[label]["strands"]
+            out[f"recv floor: wire only ({_batch_label(batch)})"] = {
+                "trio_bidi": ours("trio_bidi_floor", "recv", batch),
+                "strands": strands,
+            }
+            if r.base.startswith("wss:"):
+                out[f"recv via trio.SSLStream ({_batch_label(batch)})"] = {
+                    "trio_bidi": ours("trio_bidi_sslstream", "recv", batch),
+                    "strands": strands,
+                }
+    out["send, writer task"] = {
+        "trio_bidi": ours("trio_bidi_batched", "send", 64),
+        "strands": out["send"]["strands"],
+    }
     return out
+
+
+def _batch_label(batch: int) -> str:
+    return "one message per write" if batch == 1 else f"{batch} per write"
 
 
 # ---------------------------------------------------------------------- table
@@ -264,14 +308,24 @@ def table(results: dict[str, Any]) -> list[list[str]]:
     def nan(value: float) -> bool:
         return value != value
 
-    for key, label in (
-        ("output", "1 output audio events/CPU-s"),
-        ("input", "2 input frames/CPU-s"),
-    ):
-        if key in results:
-            t, s = results[key]["trio_bidi"]["median"], results[key]["strands"]["median"]
+    for scheme, output in results.get("output", {}).items():
+        for batch, values in output.items():
+            t, s = values["trio_bidi"]["median"], values["strands"]["median"]
             q = ratio(t, s)
+            label = f"1 output audio events/CPU-s, {scheme}://, {_batch_label(int(batch))}"
             row(label, t, s, "", q, ">= 1.5x", None if nan(q) else q >= 1.5)
+    for scheme, values in results.get("input", {}).items():
+        t, s = values["trio_bidi"]["median"], values["strands"]["median"]
+        q = ratio(t, s)
+        row(
+            f"2 input frames/CPU-s, {scheme}://",
+            t,
+            s,
+            "",
+            q,
+            ">= 1.5x",
+            None if nan(q) else q >= 1.5,
+        )
     if "tool" in results:
         t, s = results["tool"]["trio_bidi"], results["tool"]["strands"]
         q = ratio(t["median"], s["median"])
@@ -349,10 +403,12 @@ def table(results: dict[str, Any]) -> list[list[str]]:
         t, s = results["scale"]["trio_bidi"]["sessions"], results["scale"]["strands"]["sessions"]
         q = ratio(t, s)
         row("7 real-time sessions held", t, s, "", q, ">= 2x", None if nan(q) else q >= 2.0)
-    if "transport" in results:
-        for direction, values in results["transport"].items():
+    for scheme, transport in results.get("transport", {}).items():
+        for direction, values in transport.items():
             t, s = values["trio_bidi"], values["strands"]
-            label = f"transport: bare WebSocket {direction} + JSON/CPU-s"
+            label = f"transport {scheme}://: bare WebSocket {direction} + JSON/CPU-s"
+            if direction.startswith("recv floor"):
+                label = f"transport {scheme}://: {direction}, bytes of the messages/CPU-s"
             row(label, t, s, "", ratio(t, s), "", None)
     if "convert" in results:
         for provider, values in results["convert"].items():
@@ -403,19 +459,33 @@ def machine(strands_python: str) -> dict[str, str]:
     }
 
 
+def make_test_ca(folder: str) -> tuple[str, str]:
+    """Issue a test CA and a certificate for 127.0.0.1; return (CA file, server PEM)."""
+    try:
+        import trustme
+    except ImportError as exc:
+        raise SystemExit("wss:// needs trustme in this environment (pip install trustme)") from exc
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file, server_pem = os.path.join(folder, "ca.pem"), os.path.join(folder, "server.pem")
+    ca.cert_pem.write_to_path(ca_file)
+    cert.private_key_and_cert_chain_pem.write_to_path(server_pem)
+    return ca_file, server_pem
+
+
 @contextmanager
-def load_server() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "loadserver.py")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def load_server(scheme: str, server_pem: str | None) -> Iterator[str]:
+    argv = [sys.executable, os.path.join(HERE, "loadserver.py")]
+    if scheme == "wss":
+        assert server_pem is not None
+        argv += ["--cert", server_pem]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith("PORT "):
             raise RuntimeError(f"the load server did not start: {line!r}")
-        yield f"ws://127.0.0.1:{int(line.split()[1])}"
+        yield f"{scheme}://127.0.0.1:{int(line.split()[1])}"
     finally:
         proc.terminate()
         try:
@@ -429,38 +499,72 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strands-python", required=True, help="Python of the Strands env")
     parser.add_argument("--rounds", type=int, default=5, help="runs per side (throughput)")
-    parser.add_argument("--only", default=",".join(ALL), help="comma-separated scenarios")
+    parser.add_argument(
+        "--only", default=",".join(ALL), help="comma-separated scenario numbers or names"
+    )
+    parser.add_argument(
+        "--schemes", default="wss,ws", help="wss and/or ws (1, 2, transport: each; rest: first)"
+    )
     parser.add_argument("--quick", action="store_true", help="small runs, for a smoke test")
+    parser.add_argument(
+        "--n", type=int, default=0, help="messages per run for 1, 2, transport (default 20000)"
+    )
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="results folder")
     opts = parser.parse_args()
-    chosen = [name.strip() for name in opts.only.split(",") if name.strip()]
+    chosen = [NUMBERED.get(name.strip(), name.strip()) for name in opts.only.split(",")]
+    chosen = [name for name in chosen if name]
     unknown = sorted(set(chosen) - set(ALL))
     if unknown:
-        parser.error(f"unknown scenarios {unknown}; known: {', '.join(ALL)}")
+        parser.error(f"unknown scenarios {unknown}; known: 1-7, {', '.join(ALL)}")
+    schemes = [scheme.strip() for scheme in opts.schemes.split(",") if scheme.strip()]
+    if not schemes or set(schemes) - {"ws", "wss"}:
+        parser.error("--schemes takes wss and/or ws")
     quick = opts.quick
     rounds = 1 if quick else opts.rounds
     few = 1 if quick else max(1, (opts.rounds + 1) // 2)
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": machine(opts.strands_python)}
+    n = opts.n or (2000 if quick else 20000)
     steps: dict[str, Callable[[Runner], Any]] = {
-        "output": lambda r: bench_throughput(r, "output", rounds, 2000 if quick else 20000),
-        "input": lambda r: bench_throughput(r, "input", rounds, 2000 if quick else 20000),
+        "output": lambda r: {
+            str(batch): bench_throughput(r, "output", rounds, n, batch=batch)
+            for batch in OUTPUT_BATCHES
+        },
+        "input": lambda r: bench_throughput(r, "input", rounds, n),
         "tool": lambda r: bench_latency(r, "tool", few, 20 if quick else 200),
         "barge": lambda r: bench_latency(r, "barge", few, 5 if quick else 30),
         "restart": lambda r: bench_restart(r, few),
         "memory": lambda r: bench_memory(r, few, 10 if quick else 100),
         "scale": lambda r: bench_scale(r, 1.0 if quick else 3.0, 1 if quick else 2),
         "convert": bench_convert,
-        "transport": lambda r: bench_transport(r, rounds, 2000 if quick else 20000),
+        "transport": lambda r: bench_transport(r, rounds, n),
     }
-    with load_server() as base:
-        runner = Runner(base, opts.strands_python, timeout_s=120)
-        for name in chosen:
-            t0 = time.perf_counter()
-            print(f"bench: {name} ...", flush=True)
-            results[name] = steps[name](runner)
-            print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
-    results["failures"] = runner.failures
+    per_scheme = {"output", "input", "transport"}
+    results["schemes"] = schemes
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="trio-bidi-bench-ca-") as folder:
+        env = dict(os.environ)
+        server_pem = None
+        if "wss" in schemes:
+            ca_file, server_pem = make_test_ca(folder)
+            env["SSL_CERT_FILE"] = ca_file
+        for index, scheme in enumerate(schemes):
+            todo = [name for name in chosen if name in per_scheme or index == 0]
+            if not todo:
+                continue
+            with load_server(scheme, server_pem) as base:
+                runner = Runner(base, opts.strands_python, timeout_s=120, env=env)
+                for name in todo:
+                    t0 = time.perf_counter()
+                    print(f"bench: {name} over {scheme}:// ...", flush=True)
+                    outcome = steps[name](runner)
+                    if name in per_scheme:
+                        results.setdefault(name, {})[scheme] = outcome
+                    else:
+                        results[name] = outcome
+                    print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+                failures += runner.failures
+    results["failures"] = failures
     results["elapsed_s"] = time.perf_counter() - started
     rows = table(results)
     text = render(rows)
@@ -469,12 +573,13 @@ def main() -> None:
         f"Machine: {info['cpu']}, {info['os']}, Python {info['python']}; "
         f"trio_bidi {info['trio_bidi']}, strands-agents {info['strands-agents']}, "
         f"websockets {info['websockets']}; {info['date']}; "
-        f"{rounds} run(s) per side for 1-2, {few} for 3-6; {results['elapsed_s']:.0f} s."
+        f"{rounds} run(s) per side for 1-2, {few} for 3-6; scenarios 3-7 over "
+        f"{schemes[0]}://; {results['elapsed_s']:.0f} s."
     )
     print()
     print(header)
     print(text)
-    for failure in runner.failures:
+    for failure in failures:
         print(f"driver failure: {failure}")
     os.makedirs(opts.out, exist_ok=True)
     with open(os.path.join(opts.out, "latest.json"), "w") as fh:

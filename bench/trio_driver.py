@@ -62,10 +62,10 @@ async def wait_report(agent: BidiAgent) -> dict[str, Any]:
     raise RuntimeError("the agent stopped before the report")
 
 
-async def output(base: str, n: int) -> dict[str, Any]:
+async def output(base: str, n: int, batch: int) -> dict[str, Any]:
     meter = common.CpuMeter()
     count = 0
-    async with make_agent(base, scenario="flood", n=n) as agent:
+    async with make_agent(base, scenario="flood", n=n, batch=batch) as agent:
         async for event in agent.receive():
             if event.type == "bidi_audio_stream":
                 if count == 0:
@@ -235,7 +235,7 @@ async def scale_step(base: str, sessions: int, warmup_s: float, measure_s: float
 
 
 SCENARIOS: dict[str, Any] = {
-    "output": lambda base, a: output(base, int(a.get("n", "20000"))),
+    "output": lambda base, a: output(base, int(a.get("n", "20000")), int(a.get("batch", "64"))),
     "input": lambda base, a: input_(base, int(a.get("n", "20000"))),
     "tool": lambda base, a: tool_rtt(base, int(a.get("n", "200"))),
     "barge": lambda base, a: barge(base, int(a.get("n", "30"))),

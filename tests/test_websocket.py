@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import contextlib
+import logging
+import ssl
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 import trio
 import trio.testing
 
+from trio_bidi._transport._secrets import (
+    MAX_SERVER_TEXT,
+    REDACTED,
+    printable,
+    redact_query,
+    secret_values,
+)
 from trio_bidi._websocket import (
     WebSocket,
     WebSocketClosed,
@@ -17,6 +31,32 @@ from trio_bidi._websocket import (
     open_websocket,
     serve_websocket,
 )
+
+from .test_tls_transport import TLSContexts, make_tls_contexts
+
+_SERVER_TLS: list[ssl.SSLContext | None] = [None]
+_CLIENT_TLS: list[ssl.SSLContext | None] = [None]
+
+
+@pytest.fixture(scope="module")
+def tls_contexts() -> TLSContexts:
+    """A test CA's server and client contexts."""
+    return make_tls_contexts()
+
+
+@pytest.fixture(autouse=True, params=["ws", "wss"])
+def scheme(request: pytest.FixtureRequest, tls_contexts: TLSContexts) -> Iterator[str]:
+    """Run every test of this module over plaintext and over TLS (trustme test CA)."""
+    secure = request.param == "wss"
+    _SERVER_TLS[0] = tls_contexts.server if secure else None
+    _CLIENT_TLS[0] = tls_contexts.client if secure else None
+    yield request.param
+    _SERVER_TLS[0] = _CLIENT_TLS[0] = None
+
+
+def connect(url: str, **kwargs: Any) -> AbstractAsyncContextManager[WebSocket]:
+    """``open_websocket`` with the module's TLS settings."""
+    return open_websocket(url, ssl_context=_CLIENT_TLS[0], **kwargs)
 
 
 async def _echo(ws: WebSocket) -> None:
@@ -44,7 +84,7 @@ async def echo_server() -> AsyncIterator[WebSocketServer]:
     async with trio.open_nursery() as nursery:
         server: WebSocketServer = await nursery.start(
             lambda task_status: serve_websocket(
-                _echo, authorize=_authorize, task_status=task_status
+                _echo, authorize=_authorize, ssl_context=_SERVER_TLS[0], task_status=task_status
             )
         )
         yield server
@@ -54,7 +94,7 @@ async def echo_server() -> AsyncIterator[WebSocketServer]:
 async def test_text_binary_and_large_messages() -> None:
     async with (
         echo_server() as server,
-        open_websocket(
+        connect(
             server.url + "/v1/realtime?model=m", headers={"Authorization": "Bearer good"}
         ) as ws,
     ):
@@ -70,7 +110,7 @@ async def test_text_binary_and_large_messages() -> None:
 async def test_refused_handshake_reports_status() -> None:
     async with echo_server() as server:
         with pytest.raises(WebSocketHandshakeError, match="HTTP 401") as info:
-            async with open_websocket(server.url, headers={"Authorization": "Bearer bad"}):
+            async with connect(server.url, headers={"Authorization": "Bearer bad"}):
                 pass
         assert info.value.status == 401
 
@@ -81,14 +121,14 @@ async def test_connection_refused() -> None:
     port = listener.getsockname()[1]
     listener.close()
     with pytest.raises(WebSocketHandshakeError, match="cannot connect"):
-        async with open_websocket(f"ws://127.0.0.1:{port}"):
+        async with connect(f"ws://127.0.0.1:{port}"):
             pass
 
 
 async def test_peer_close_code_and_reason() -> None:
     async with (
         echo_server() as server,
-        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
     ):
         await ws.send_text("close-now")
         with pytest.raises(WebSocketClosed) as info:
@@ -100,13 +140,15 @@ async def test_peer_close_code_and_reason() -> None:
 
 async def test_abrupt_disconnect_is_1006() -> None:
     async def drop(ws: WebSocket) -> None:
-        await trio.aclose_forcefully(ws._stream)
+        ws._wire.close_now()
 
     async with trio.open_nursery() as nursery:
         server: WebSocketServer = await nursery.start(
-            lambda task_status: serve_websocket(drop, task_status=task_status)
+            lambda task_status: serve_websocket(
+                drop, ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
         )
-        async with open_websocket(server.url) as ws:
+        async with connect(server.url) as ws:
             with pytest.raises(WebSocketClosed) as info:
                 await ws.receive()
             assert info.value.code == 1006
@@ -115,14 +157,14 @@ async def test_abrupt_disconnect_is_1006() -> None:
 
 async def test_invalid_url() -> None:
     with pytest.raises(WebSocketHandshakeError, match="invalid WebSocket URL"):
-        async with open_websocket("http://example.invalid"):
+        async with connect("http://example.invalid"):
             pass
 
 
 async def test_close_is_idempotent() -> None:
     async with (
         echo_server() as server,
-        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
     ):
         await ws.aclose()
         await ws.aclose()
@@ -151,7 +193,9 @@ async def gated_server(
 
     async with trio.open_nursery() as nursery:
         server: WebSocketServer = await nursery.start(
-            lambda task_status: serve_websocket(record, task_status=task_status)
+            lambda task_status: serve_websocket(
+                record, ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
         )
         yield server
         server.close()
@@ -160,7 +204,7 @@ async def gated_server(
 async def test_send_is_a_cancel_point_and_sends_nothing_when_cancelled() -> None:
     async with (
         echo_server() as server,
-        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
     ):
         with trio.CancelScope() as scope:
             scope.cancel()
@@ -186,7 +230,7 @@ async def test_sending_loop_lets_other_tasks_run() -> None:
 
     async with (
         echo_server() as server,
-        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
         trio.open_nursery() as nursery,
     ):
         nursery.start_soon(ticker)
@@ -202,7 +246,7 @@ async def test_partial_writes_and_concurrent_senders_keep_frames_whole() -> None
     results: list[list[str | bytes]] = []
     gate, done = trio.Event(), trio.Event()
     body = "y" * 65536
-    async with gated_server(results, gate, done) as server, open_websocket(server.url) as ws:
+    async with gated_server(results, gate, done) as server, connect(server.url) as ws:
 
         async def sender(tag: str) -> None:
             for i in range(60):
@@ -234,7 +278,7 @@ async def test_partial_writes_and_concurrent_senders_keep_frames_whole() -> None
 async def test_send_cancelled_on_a_full_socket_closes_the_connection() -> None:
     results: list[list[str | bytes]] = []
     gate, done = trio.Event(), trio.Event()
-    async with gated_server(results, gate, done) as server, open_websocket(server.url) as ws:
+    async with gated_server(results, gate, done) as server, connect(server.url) as ws:
         with trio.move_on_after(0.2) as scope:
             while True:
                 await ws.send_text("z" * 1_000_000)
@@ -249,9 +293,9 @@ async def test_send_cancelled_on_a_full_socket_closes_the_connection() -> None:
 async def test_send_on_a_stream_closed_underneath_raises_closed() -> None:
     async with (
         echo_server() as server,
-        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
     ):
-        await trio.aclose_forcefully(ws._stream)
+        ws._wire.close_now()
         with pytest.raises(WebSocketClosed) as info:
             await ws.send_text("x")
         assert info.value.code == 1006
@@ -259,13 +303,15 @@ async def test_send_on_a_stream_closed_underneath_raises_closed() -> None:
 
 async def test_send_after_peer_reset_raises_closed() -> None:
     async def drop(ws: WebSocket) -> None:
-        await trio.aclose_forcefully(ws._stream)
+        ws._wire.close_now()
 
     async with trio.open_nursery() as nursery:
         server: WebSocketServer = await nursery.start(
-            lambda task_status: serve_websocket(drop, task_status=task_status)
+            lambda task_status: serve_websocket(
+                drop, ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
         )
-        async with open_websocket(server.url) as ws:
+        async with connect(server.url) as ws:
 
             async def send_until_closed() -> None:
                 while True:
@@ -289,12 +335,14 @@ async def test_simultaneous_close_does_not_wait_for_the_close_timeout() -> None:
 
     async with trio.open_nursery() as nursery:
         server: WebSocketServer = await nursery.start(
-            lambda task_status: serve_websocket(close_at_once, task_status=task_status)
+            lambda task_status: serve_websocket(
+                close_at_once, ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
         )
         # Both sides send their close frame before reading the other's: the server must
         # end TCP once the frames crossed instead of waiting out the 2 s close timeout.
         with trio.fail_after(1.0):
-            async with open_websocket(server.url) as ws:
+            async with connect(server.url) as ws:
                 await closing.wait()
             await server_closed.wait()
         assert ws.closed is not None
@@ -310,7 +358,7 @@ async def test_writer_batches_and_keeps_order_and_frames_whole() -> None:
     body = "w" * 65536
     async with (
         gated_server(results, gate, done) as server,
-        open_websocket(server.url) as ws,
+        connect(server.url) as ws,
         trio.open_nursery() as nursery,
     ):
         await nursery.start(ws.run_writer)
@@ -349,7 +397,7 @@ async def test_writer_send_is_a_cancel_point_and_a_cancelled_wait_keeps_the_fram
     returned = 0
     async with (
         gated_server(results, gate, done) as server,
-        open_websocket(server.url) as ws,
+        connect(server.url) as ws,
         trio.open_nursery() as nursery,
     ):
         await nursery.start(ws.run_writer)
@@ -378,11 +426,11 @@ async def test_writer_send_is_a_cancel_point_and_a_cancelled_wait_keeps_the_fram
 async def test_writer_reports_a_broken_stream_on_a_later_send() -> None:
     async with (
         echo_server() as server,
-        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
         trio.open_nursery() as nursery,
     ):
         await nursery.start(ws.run_writer)
-        await trio.aclose_forcefully(ws._stream)
+        ws._wire.close_now()
 
         async def send_twice() -> None:
             await ws.send_text("x")  # queued; the writer then finds the stream closed
@@ -400,7 +448,7 @@ async def test_frames_queued_when_the_writer_stops_are_sent_first_by_aclose() ->
     results: list[list[str | bytes]] = []
     gate, done = trio.Event(), trio.Event()
     gate.set()
-    async with gated_server(results, gate, done) as server, open_websocket(server.url) as ws:
+    async with gated_server(results, gate, done) as server, connect(server.url) as ws:
         async with trio.open_nursery() as nursery:
             await nursery.start(ws.run_writer)
             for i in range(5):
@@ -428,10 +476,12 @@ async def test_aclose_while_the_writer_is_being_cancelled_still_closes_cleanly()
 
     async with trio.open_nursery() as outer:
         server: WebSocketServer = await outer.start(
-            lambda task_status: serve_websocket(read_until_closed, task_status=task_status)
+            lambda task_status: serve_websocket(
+                read_until_closed, ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
         )
         with trio.fail_after(1.0):  # not the 2 s close timeout
-            async with open_websocket(server.url) as ws, trio.open_nursery() as nursery:
+            async with connect(server.url) as ws, trio.open_nursery() as nursery:
                 await nursery.start(ws.run_writer)
                 await ws.send_text("hello")
                 # Cancel the writer's scope, then close before the writer task has run
@@ -449,7 +499,7 @@ async def test_writer_lone_sends_go_out_inline_and_bursts_are_queued() -> None:
     gate.set()
     async with (
         gated_server(results, gate, done) as server,
-        open_websocket(server.url) as ws,
+        connect(server.url) as ws,
         trio.open_nursery() as nursery,
     ):
         await nursery.start(ws.run_writer)
@@ -476,7 +526,7 @@ async def test_writer_sending_loop_lets_other_tasks_run() -> None:
 
     async with (
         echo_server() as server,
-        open_websocket(server.url, headers={"Authorization": "Bearer good"}) as ws,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
         trio.open_nursery() as nursery,
     ):
         await nursery.start(ws.run_writer)
@@ -489,3 +539,211 @@ async def test_writer_sending_loop_lets_other_tasks_run() -> None:
         for _ in range(160):
             assert await ws.receive() == "x"
         nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------- Trio's contract
+
+
+@asynccontextmanager
+async def burst_connection(count: int) -> AsyncIterator[WebSocket]:
+    """A connection whose server wrote ``count`` messages at once; the first is read."""
+    async with trio.open_nursery() as nursery:
+        server: WebSocketServer = await nursery.start(
+            lambda task_status: serve_websocket(
+                _burst_handler(count), ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
+        )
+        async with connect(server.url) as ws:
+            assert await ws.receive() == "m0"
+            while len(ws._pending) < count - 1:  # the rest may come in more than one read
+                ws._pending.append(await ws.receive())
+            yield ws
+        server.close()
+
+
+def _burst_handler(count: int) -> Callable[[WebSocket], Awaitable[None]]:
+    async def burst(ws: WebSocket) -> None:
+        await ws.send_texts([f"m{index}" for index in range(count)])
+        with contextlib.suppress(WebSocketClosed):
+            await ws.receive()
+
+    return burst
+
+
+async def test_receive_of_a_waiting_message_is_a_cancel_point_and_yields_every_16() -> None:
+    async with burst_connection(200) as ws:
+        before = len(ws._pending)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.receive()
+        assert scope.cancelled_caught
+        assert len(ws._pending) == before  # nothing was taken
+        for _ in range(5):
+            with trio.testing.assert_checkpoints():
+                for _ in range(16):
+                    await ws.receive()
+
+
+async def test_a_receive_loop_over_waiting_messages_lets_deadlines_fire(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    async with burst_connection(1000) as ws, trio.open_nursery() as nursery:
+
+        async def heartbeat() -> None:
+            while True:
+                mock_clock.jump(1)
+                await trio.lowlevel.checkpoint()
+
+        nursery.start_soon(heartbeat)
+        received = 0
+        with trio.move_on_after(5) as scope:
+            while True:
+                await ws.receive()
+                received += 1
+        assert scope.cancelled_caught
+        assert received < 990  # the deadline fired long before the messages ran out
+        nursery.cancel_scope.cancel()
+
+
+async def test_each_failing_call_raises_a_fresh_exception_of_constant_size() -> None:
+    async with (
+        echo_server() as server,
+        connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
+    ):
+        await ws.send_text("close-now")
+        with pytest.raises(WebSocketClosed):
+            await ws.receive()
+        seen: list[WebSocketClosed] = []
+        for index in range(1000):
+            try:
+                if index % 2:
+                    await ws.send_text("after")
+                else:
+                    await ws.receive()
+            except WebSocketClosed as exc:
+                seen.append(exc)
+        assert len({id(exc) for exc in seen}) == 1000
+        sizes = {len(traceback.extract_tb(exc.__traceback__)) for exc in seen[-100:]}
+        assert max(sizes) <= 6
+        record = ws.closed
+        assert record is not None
+        assert all(exc.__cause__ is record for exc in seen)
+        assert record.__traceback__ is None  # the record itself is never raised
+        assert (seen[-1].code, seen[-1].reason) == (4001, "asked to")
+
+
+async def test_a_send_blocked_on_a_peer_that_stopped_reading_is_cancellable() -> None:
+    results: list[list[str | bytes]] = []
+    gate, done = trio.Event(), trio.Event()
+    async with gated_server(results, gate, done) as server, connect(server.url) as ws:
+        # The peer reads nothing: the socket fills up and the send waits.
+        with trio.move_on_after(0.5) as scope:
+            while True:
+                await ws.send_bytes(b"\x00" * 500_000)
+        assert scope.cancelled_caught
+        gate.set()
+
+
+# ---------------------------------------------------------------------- secrets
+
+
+async def test_no_credential_in_any_log_record_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "sk-test-0123456789abcdef"
+    caplog.set_level(logging.DEBUG)
+    async with trio.open_nursery() as nursery:
+        server: WebSocketServer = await nursery.start(
+            lambda task_status: serve_websocket(
+                _echo, ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
+        )
+        headers = {"Authorization": f"Bearer {secret}", "x-goog-api-key": secret}
+        async with connect(server.url + f"/v1?key={secret}&model=m", headers=headers) as ws:
+            await ws.send_text("hello")
+            assert await ws.receive() == "hello"
+        server.close()
+    assert any("[redacted]" in record.getMessage() for record in caplog.records)
+    for record in caplog.records:
+        assert secret not in record.getMessage()
+        assert secret not in str(record.args)
+
+
+async def test_a_refusal_that_echoes_the_key_keeps_it_out_of_the_exception() -> None:
+    secret = "sk-echoed-0123456789"
+
+    def echo_the_key(request: object) -> tuple[int, str]:
+        key = request.headers.get("Authorization", "")  # type: ignore[attr-defined]
+        return 401, f'{{"error": "invalid key {key}"}}\n\x1b[31m' + "x" * 5000
+
+    async with trio.open_nursery() as nursery:
+        server: WebSocketServer = await nursery.start(
+            lambda task_status: serve_websocket(
+                _echo,
+                authorize=echo_the_key,
+                ssl_context=_SERVER_TLS[0],
+                task_status=task_status,
+            )
+        )
+        with pytest.raises(WebSocketHandshakeError) as info:
+            async with connect(server.url, headers={"Authorization": f"Bearer {secret}"}):
+                pass
+        server.close()
+    message = str(info.value)
+    assert secret not in message
+    assert "invalid key [redacted]" in message
+    assert "\x1b" not in message
+    assert "\\x1b" in message
+    assert len(message) < 400
+    assert info.value.status == 401
+
+
+# ---------------------------------------------------------------------- secrets, sans-IO
+
+
+@hypothesis.given(
+    text=st.text(max_size=600),
+    secret=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=4),
+)
+def test_printable_text_holds_no_secret_no_control_character_and_is_short(
+    text: str, secret: str
+) -> None:
+    shown = printable(text + secret + text, {secret})
+    assert secret not in shown or secret in REDACTED
+    assert all(ch.isprintable() for ch in shown)
+    assert len(shown) <= MAX_SERVER_TEXT * 4 + 40  # escapes are at most 4 characters each
+
+
+def test_secret_values_come_from_sensitive_headers_and_query_parameters() -> None:
+    found = secret_values(
+        {"Authorization": "Bearer sk-abc123", "x-goog-api-key": "AIzaKEY", "User-Agent": "me"},
+        "wss://host/v1?key=QUERYKEY&model=gpt&access_token=TOK123",
+    )
+    assert {"Bearer sk-abc123", "sk-abc123", "AIzaKEY", "QUERYKEY", "TOK123"} <= found
+    assert "me" not in found
+    assert "gpt" not in found
+    assert (
+        redact_query("GET /v1?model=m&api_key=XYZ1&x=1") == "GET /v1?model=m&api_key=[redacted]&x=1"
+    )
+
+
+async def test_aclose_while_another_task_waits_in_receive_closes_and_wakes_it() -> None:
+    async with echo_server() as server:
+        async with (
+            connect(server.url, headers={"Authorization": "Bearer good"}) as ws,
+            trio.open_nursery() as nursery,
+        ):
+            outcome: list[BaseException] = []
+
+            async def receive_forever() -> None:
+                try:
+                    await ws.receive()
+                except WebSocketClosed as exc:
+                    outcome.append(exc)
+
+            nursery.start_soon(receive_forever)
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.fail_after(5):
+                await ws.aclose()
+        assert len(outcome) == 1
+        assert ws.closed is not None

@@ -1,36 +1,46 @@
 """A lean WebSocket client and server for Trio, on the ``websockets`` sans-IO protocol.
 
 Providers read messages in their own reader task, so this layer adds no task and no
-channel hop of its own: :meth:`WebSocket.receive` parses every frame that one
-``receive_some`` brought in and hands them out one by one, and writes go straight to the
-stream under a lock. Frame masking and UTF-8 checks run in ``websockets``' C speedups.
+channel hop of its own: :meth:`WebSocket.receive` parses every frame that one read of the
+connection brought in and hands them out one by one, and writes go straight to the
+connection under a lock. Frame masking runs in ``websockets``' C speedups. The bytes
+travel over a :class:`~trio_bidi._transport._wire.Wire`: plaintext for ``ws://``, TLS done
+in place (``ssl.SSLObject`` over memory BIOs) for ``wss://``; both write with one
+``os.write`` when the kernel takes the bytes at once (POSIX) and decrypt everything a
+socket read brought in at once.
 
-Sending is fast because it rarely enters the scheduler: on a plain TCP socket a message
-is written with one ``os.write`` when the kernel takes it whole, and only the rest goes
-through ``send_all``. Every send is a cancel point (it raises ``Cancelled`` before
-writing anything when its scope is cancelled), and it is a scheduling point whenever it
-waits (lock held, socket full) and otherwise once every 16 messages, so a sending loop
-cannot starve other tasks. A send cancelled while it waits for a full socket may leave
-half a frame on the wire; the connection is then closed (code 1006) rather than reused.
+Trio's contract: every :meth:`WebSocket.receive` and every send is a cancel point (it
+raises ``Cancelled`` before taking a message or writing anything when its scope is
+cancelled), and a schedule point whenever it waits and otherwise once every 16 calls, so
+a loop over them cannot starve other tasks or hold off a deadline. A send cancelled
+while it waits for a full socket may leave half a frame on the wire; the connection is
+then closed (code 1006) rather than reused.
 
 Batching (opt-in): the system call per message is the biggest cost of sending. A
 connection that runs :meth:`WebSocket.run_writer` in a nursery it outlives gets a writer
 task: a send then encodes its frame, queues the bytes and returns, and the writer writes
 everything queued so far with one system call once the sender yields, so a sender that
 sends k messages between two of its scheduling points pays one write, not k. A send
-waits while more than 1 MiB is queued (the peer reads slower than we write). A queued
-frame is always written whole: cancelling a sender never leaves half a frame on the
-wire. When the stream breaks, a later send raises :class:`WebSocketClosed`.
+that comes alone (more than 1 ms after the previous one, nothing queued) writes inline
+instead of waking the writer. Replies the reader owes the peer (pongs, the close echo)
+go through the same queue. Memory is bounded: while more than 1 MiB is queued, sends
+wait and the reader stops reading (a peer that floods pings and never reads gets
+backpressure, not an ever-growing queue). A queued frame is always written whole:
+cancelling a sender never leaves half a frame on the wire.
 
 Errors: a peer's close or a broken stream raises :class:`WebSocketClosed` (with the close
 code and reason), which providers turn into :class:`trio_bidi.errors.BidiConnectionError`.
+Each raise is a new exception chained to the record of why the connection closed. A
+text message that is not valid UTF-8 fails the connection with close code 1007. Header
+values that carry credentials never reach a log line (``websockets`` logs headers at
+DEBUG level), and server-chosen text in an exception (an HTTP body, a close reason) has
+the credentials scrubbed, its control characters escaped and its length limited.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import ssl
 import time
 from collections import deque
@@ -41,12 +51,15 @@ from typing import Any
 import trio
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidURI
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
+
+from ._transport._secrets import RedactingLogger, printable, secret_values
+from ._transport._wire import Wire, open_wire, wrap_server_wire
 
 __all__ = [
     "WebSocket",
@@ -59,20 +72,22 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_RECEIVE_CHUNK = 256 * 1024
 _DEFAULT_MAX_MESSAGE = 32 * 1024 * 1024
 _CLOSE_TIMEOUT_S = 2.0
-_WRITES_PER_YIELD = 16
+_CALLS_PER_YIELD = 16
 _BURST_GAP_S = 0.001  # sends closer together than this go through the writer task
 _HIGH_WATER = 1024 * 1024
+_CLIENT_LOGGER = logging.getLogger("websockets.client")
+_SERVER_LOGGER = logging.getLogger("websockets.server")
 
 
 class WebSocketClosed(Exception):
     """The WebSocket is closed (by the peer, by us, or because the stream broke).
 
     Args:
-        code: The close code received (1006 when the stream ended without a close frame).
-        reason: The close reason received.
+        code: The close code received (1006 when the stream ended without a close frame,
+            1007 when the peer sent a text message that is not UTF-8).
+        reason: The close reason (printable, at most about 200 characters).
         by_peer: True when the peer (or the network) closed it, False when we did.
     """
 
@@ -81,6 +96,10 @@ class WebSocketClosed(Exception):
         self.code = code
         self.reason = reason
         self.by_peer = by_peer
+
+    def fresh(self) -> WebSocketClosed:
+        """Return a new exception that says the same (to raise, chained to this one)."""
+        return WebSocketClosed(self.code, self.reason, by_peer=self.by_peer)
 
 
 class WebSocketHandshakeError(Exception):
@@ -97,7 +116,7 @@ class WebSocketHandshakeError(Exception):
 
 
 class WebSocket:
-    """One open WebSocket connection over a Trio stream.
+    """One open WebSocket connection over a :class:`Wire`.
 
     Not created directly: use :func:`open_websocket` or :func:`serve_websocket`.
     ``receive`` must be called from one task at a time; ``send_text`` from any task.
@@ -105,16 +124,18 @@ class WebSocket:
 
     def __init__(
         self,
-        stream: trio.abc.Stream,
+        wire: Wire,
         protocol: ClientProtocol | ServerProtocol,
         *,
         request: Request | None = None,
+        secrets: frozenset[str] = frozenset(),
     ) -> None:
-        self._stream = stream
+        self._wire = wire
         self._protocol = protocol
+        self._secrets = secrets
         self._send_lock = trio.Lock()
         self._writes_since_yield = 0
-        self._socket = stream.socket if isinstance(stream, trio.SocketStream) else None
+        self._receives_since_yield = 0
         # Bytes queued for the writer task (while it runs), and its wake-up/drained events.
         self._outgoing: list[bytes] = []
         self._last_send_at = -math.inf
@@ -127,7 +148,10 @@ class WebSocket:
         self._pending: deque[str | bytes] = deque()
         self._fragments: list[bytes] = []
         self._fragment_is_text = True
+        # Why the connection closed: a record that is never raised itself (each raise is
+        # a fresh copy chained to it), and whether the stream itself is broken.
         self._closed: WebSocketClosed | None = None
+        self._broken = False
         #: The HTTP request that opened the connection (server side only).
         self.request = request
 
@@ -136,18 +160,58 @@ class WebSocket:
         """Why the connection closed, or None while it is open."""
         return self._closed
 
+    @property
+    def is_tls(self) -> bool:
+        """Whether the connection is encrypted (``wss://``)."""
+        return self._wire.is_tls
+
+    @property
+    def _stream(self) -> Wire:
+        # The old name of the connection's byte stream, for code that drops it with
+        # ``trio.aclose_forcefully(ws._stream)``; :meth:`abort` says it directly.
+        return self._wire
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a close handshake (never raises).
+
+        Meant for emulators and tests that play a peer vanishing; the next receive or
+        send raises :class:`WebSocketClosed` with code 1006.
+        """
+        self._wire.close_now()
+
+    def _closed_error(self) -> WebSocketClosed:
+        closed = self._closed
+        assert closed is not None
+        error = closed.fresh()
+        error.__cause__ = closed
+        return error
+
     # ------------------------------------------------------------------ receiving
 
     async def receive(self) -> str | bytes:
         """Return the next message (``str`` for text, ``bytes`` for binary).
 
+        A cancel point; a schedule point when it waits for the peer and otherwise at
+        least once every 16 calls.
+
         Raises:
             WebSocketClosed: The connection is closed; no message will come.
         """
         pending = self._pending
+        if pending:
+            self._receives_since_yield += 1
+            if self._receives_since_yield >= _CALLS_PER_YIELD:
+                self._receives_since_yield = 0
+                await trio.lowlevel.checkpoint()
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            if pending:
+                return pending.popleft()
         while not pending:
             if self._closed is not None:
-                raise self._closed
+                await trio.lowlevel.checkpoint()
+                raise self._closed_error()
+            self._receives_since_yield = 0
             await self._fill()
         return pending.popleft()
 
@@ -157,23 +221,25 @@ class WebSocket:
 
     async def _fill(self) -> None:
         try:
-            data = await self._stream.receive_some(_RECEIVE_CHUNK)
+            data = await self._wire.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._mark_closed(1006, f"stream broke: {exc}", by_peer=True)
+            self._mark_broken(exc)
             return
         protocol = self._protocol
         if data:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
-        for event in protocol.events_received():
-            if isinstance(event, Frame):
-                self._on_frame(event)
+        self._absorb_events()
         if self._writer_running:
             self._enqueue()
+            if self._queued_bytes() > _HIGH_WATER:
+                # Replies (pongs) pile up faster than the peer reads them: stop reading
+                # until the writer got them out.
+                await self._drained.wait()
         else:
             chunks = protocol.data_to_send()
-            if chunks or self._outgoing:
+            if chunks or self._outgoing or self._wire.unsent:
                 async with self._send_lock:
                     await self._write_locked([*self._take_outgoing(), *chunks])
         if (
@@ -183,24 +249,64 @@ class WebSocket:
         ):
             self._close_from_protocol()
 
+    async def _take_early_events(self) -> None:
+        """Handle frames that came in the same read as the handshake.
+
+        A server may speak first, or fail at once; what those frames call for (a pong, a
+        close frame) is sent now.
+        """
+        self._absorb_events()
+        protocol = self._protocol
+        if protocol.state is State.CLOSED or protocol.close_expected():
+            self._close_from_protocol()
+        chunks = protocol.data_to_send()
+        if chunks:
+            try:
+                async with self._send_lock:
+                    await self._write_locked(chunks)
+            except WebSocketClosed:
+                pass  # the first receive or send reports it
+
+    def _absorb_events(self) -> None:
+        for event in self._protocol.events_received():
+            if self._closed is not None and self._closed.code == 1007:
+                break  # the connection failed: nothing after the bad frame counts
+            if isinstance(event, Frame):
+                self._on_frame(event)
+
     def _on_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
-        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-            if frame.fin:
-                self._pending.append(
-                    bytes(frame.data).decode() if opcode is Opcode.TEXT else bytes(frame.data)
-                )
-            else:
-                self._fragment_is_text = opcode is Opcode.TEXT
-                self._fragments = [bytes(frame.data)]
-        elif opcode is Opcode.CONT:
-            self._fragments.append(bytes(frame.data))
-            if frame.fin:
-                whole = b"".join(self._fragments)
-                self._fragments = []
-                self._pending.append(whole.decode() if self._fragment_is_text else whole)
-        elif opcode is Opcode.CLOSE:
-            self._close_from_protocol()
+        try:
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if frame.fin:
+                    self._pending.append(
+                        bytes(frame.data).decode() if opcode is Opcode.TEXT else bytes(frame.data)
+                    )
+                else:
+                    self._fragment_is_text = opcode is Opcode.TEXT
+                    self._fragments = [bytes(frame.data)]
+            elif opcode is Opcode.CONT:
+                self._fragments.append(bytes(frame.data))
+                if frame.fin:
+                    whole = b"".join(self._fragments)
+                    self._fragments = []
+                    self._pending.append(whole.decode() if self._fragment_is_text else whole)
+            elif opcode is Opcode.CLOSE:
+                self._close_from_protocol()
+        except UnicodeDecodeError as exc:
+            self._fail(1007, "invalid UTF-8 in a text message", exc)
+
+    def _fail(self, code: int, reason: str, cause: BaseException) -> None:
+        """Fail the connection for a protocol error of the peer (close frame ``code``)."""
+        self._fragments = []
+        if self._closed is not None:
+            return
+        logger.debug("code=<%d>, reason=<%s> | failing the WebSocket connection", code, reason)
+        try:
+            self._protocol.fail(code, reason)
+        except Exception:  # websockets refuses once closing: the stream ends all the same
+            logger.debug("the WebSocket protocol could not send close code %d", code)
+        self._mark_closed(code, reason, by_peer=True, cause=cause)
 
     def _close_from_protocol(self) -> None:
         if self._closed is not None:
@@ -211,22 +317,38 @@ class WebSocket:
             self._mark_closed(
                 rcvd.code, rcvd.reason, by_peer=protocol.close_rcvd_then_sent is not False
             )
+            return
+        exc = protocol.parser_exc
+        if exc is not None:
+            sent = protocol.close_sent
+            self._mark_closed(
+                sent.code if sent is not None else 1006,
+                f"protocol error: {exc}",
+                by_peer=True,
+                cause=exc,
+            )
         else:
-            exc = protocol.parser_exc
-            reason = f"protocol error: {exc}" if exc is not None else "connection ended"
-            self._mark_closed(1006, reason, by_peer=True)
+            self._mark_closed(1006, "connection ended", by_peer=True)
 
-    def _mark_closed(self, code: int, reason: str, *, by_peer: bool) -> None:
+    def _mark_closed(
+        self, code: int, reason: str, *, by_peer: bool, cause: BaseException | None = None
+    ) -> None:
         if self._closed is None:
-            self._closed = WebSocketClosed(code, reason, by_peer=by_peer)
+            self._closed = WebSocketClosed(code, printable(reason, self._secrets), by_peer=by_peer)
+            self._closed.__cause__ = cause
+
+    def _mark_broken(self, exc: BaseException) -> None:
+        self._broken = True
+        self._mark_closed(1006, f"stream broke: {exc}", by_peer=True, cause=exc)
+        self._wake.set()  # a writer task has nothing left to do: it ends
 
     # ------------------------------------------------------------------ sending
 
     async def send_text(self, text: str) -> None:
         """Send one text message.
 
-        A cancel point; it yields to the scheduler when the socket is full and otherwise
-        at least every few messages (see the module docstring).
+        A cancel point; a schedule point when it waits (lock held, socket full, more
+        than 1 MiB queued) and otherwise at least once every 16 messages.
 
         Raises:
             WebSocketClosed: The connection is closed.
@@ -258,7 +380,7 @@ class WebSocket:
                 self._write_now_or_enqueue()
             else:
                 self._enqueue()
-            if self._outgoing_bytes > _HIGH_WATER:
+            if self._queued_bytes() > _HIGH_WATER:
                 self._writes_since_yield = 0
                 await self._drained.wait()
                 self._raise_if_broken()
@@ -275,7 +397,7 @@ class WebSocket:
             finally:
                 lock.release()
         self._writes_since_yield += 1
-        if self._writes_since_yield >= _WRITES_PER_YIELD:
+        if self._writes_since_yield >= _CALLS_PER_YIELD:
             self._writes_since_yield = 0
             await trio.lowlevel.cancel_shielded_checkpoint()
 
@@ -292,48 +414,49 @@ class WebSocket:
         return lone and not self._outgoing and not self._send_lock.locked()
 
     def _write_now_or_enqueue(self) -> None:
-        """Write the encoded frames with one ``os.write``; queue what the kernel left.
+        """Hand the encoded frames to the wire now; the writer finishes what is left.
 
-        Never waits, so a cancelled sender cannot leave half a frame: the writer task
-        finishes whatever did not fit.
+        Never waits, so a cancelled sender cannot leave half a frame: the wire keeps
+        what the kernel did not take, and the writer task writes it.
         """
         payload = b"".join(self._protocol.data_to_send())
-        socket = self._socket
-        if payload and socket is not None and self._closed is None and socket.fileno() >= 0:
-            try:
-                sent = os.write(socket.fileno(), payload)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                self._mark_closed(1006, f"stream broke: {exc}", by_peer=True)
-                raise self._closed from exc  # type: ignore[misc]
-            payload = payload[sent:]
-        self._queue_for_writer((payload,))
+        if self._broken:
+            raise self._closed_error()
+        try:
+            self._wire.write_nowait(payload)
+        except (trio.BrokenResourceError, OSError) as exc:
+            self._mark_broken(exc)
+            raise self._closed_error() from None
+        if self._wire.unsent:
+            self._signal_writer()
 
     def _encode(self, payloads: Iterable[bytes], *, text: bool) -> None:
         if self._closed is not None:
-            raise self._closed
+            raise self._closed_error()
         try:
             send = self._protocol.send_text if text else self._protocol.send_binary
             for payload in payloads:
                 send(payload)
         except Exception as exc:  # websockets raises InvalidState once closing
-            self._mark_closed(1006, f"cannot send: {exc}", by_peer=True)
-            raise self._closed from exc  # type: ignore[misc]
+            self._mark_closed(1006, f"cannot send: {exc}", by_peer=True, cause=exc)
+            raise self._closed_error() from None
+
+    def _queued_bytes(self) -> int:
+        return self._outgoing_bytes + self._wire.unsent
 
     def _enqueue(self) -> None:
         """Queue what the protocol has to send and wake the writer."""
-        self._queue_for_writer(self._protocol.data_to_send())
-
-    def _queue_for_writer(self, chunks: Iterable[bytes]) -> None:
-        for chunk in chunks:
+        for chunk in self._protocol.data_to_send():
             if chunk:  # an empty chunk asks for end-of-stream: closing handles that
                 self._outgoing.append(chunk)
                 self._outgoing_bytes += len(chunk)
         if self._outgoing:
-            if self._drained.is_set():
-                self._drained = trio.Event()
-            self._wake.set()
+            self._signal_writer()
+
+    def _signal_writer(self) -> None:
+        if self._drained.is_set():
+            self._drained = trio.Event()
+        self._wake.set()
 
     async def run_writer(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -357,10 +480,12 @@ class WebSocket:
                 while True:
                     await self._wake.wait()
                     self._wake = trio.Event()
-                    while self._outgoing and not self._closed_for_writing():
+                    while (self._outgoing or self._wire.unsent) and not self._broken:
                         async with self._send_lock:  # may raise Cancelled: nothing taken yet
                             await self._write_locked(self._take_outgoing())
                     self._drained.set()
+                    if self._broken:
+                        return
         except WebSocketClosed:
             pass
         finally:
@@ -373,18 +498,13 @@ class WebSocket:
         self._writer_scope.cancel()
 
     def _raise_if_broken(self) -> None:
-        closed = self._closed
-        if closed is not None and closed.by_peer:
-            raise closed
-
-    def _closed_for_writing(self) -> bool:
-        closed = self._closed
-        return closed is not None and closed.by_peer
+        if self._broken:
+            raise self._closed_error()
 
     async def _flush_locked(self) -> None:
         # Frames still queued for a writer task that has stopped go first, in order.
         chunks = [*self._take_outgoing(), *self._protocol.data_to_send()]
-        if chunks:
+        if chunks or self._wire.unsent:
             await self._write_locked(chunks)
 
     def _take_outgoing(self) -> list[bytes]:
@@ -394,36 +514,24 @@ class WebSocket:
         return chunks
 
     async def _write_locked(self, chunks: list[bytes]) -> None:
+        if self._broken:
+            raise self._closed_error()
         payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if not payload:
-            return
-        socket = self._socket
-        if socket is not None and self._closed is None:
-            # Plain TCP: write now without a pass through the scheduler; only what the
-            # kernel does not take right away goes through trio's send_all. Like trio's
-            # own socket calls, this relies on Python ignoring SIGPIPE (EPIPE is raised).
-            fd = socket.fileno()
-            if fd >= 0:
-                try:
-                    sent = os.write(fd, payload)
-                except BlockingIOError:
-                    sent = 0
-                except OSError as exc:
-                    self._mark_closed(1006, f"stream broke: {exc}", by_peer=True)
-                    raise self._closed from exc  # type: ignore[misc]
-                if sent == len(payload):
-                    return
-                payload = payload[sent:]
-        # The socket is full (or not a plain socket): this write yields.
-        self._writes_since_yield = 0
+        wire = self._wire
         try:
-            await self._stream.send_all(payload)
+            # Written at once when the kernel takes it all (no pass through the
+            # scheduler); only the rest waits for the socket.
+            wire.write_nowait(payload)
+            if wire.unsent:
+                self._writes_since_yield = 0
+                await wire.flush()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._mark_closed(1006, f"stream broke: {exc}", by_peer=True)
-            raise self._closed from exc  # type: ignore[misc]
+            self._mark_broken(exc)
+            raise self._closed_error() from None
         except trio.Cancelled:
             # Part of a frame may be on the wire and the rest is dropped: the stream can
             # no longer be framed, so the connection is over (no close handshake either).
+            self._broken = True
             self._mark_closed(1006, "stream broke: a send was cancelled mid-frame", by_peer=True)
             raise
 
@@ -444,7 +552,7 @@ class WebSocket:
                         self._mark_closed(code, reason, by_peer=False)
                     await self._drained.wait()
                 self._stop_writer()
-                if self._outgoing and not self._closed_for_writing():
+                if (self._outgoing or self._wire.unsent) and not self._broken:
                     # The writer stopped before it wrote everything (it was cancelled as
                     # we closed): the close frame may be among what is left.
                     async with self._send_lock:
@@ -454,27 +562,41 @@ class WebSocket:
                         self._protocol.send_close(code, reason)
                         await self._flush_locked()
                     self._mark_closed(code, reason, by_peer=False)
-                if not self._closed_for_writing() and self._protocol.state is not State.CLOSED:
+                if not self._broken and self._protocol.state is not State.CLOSED:
                     await self._drain_until_closed()
-            except (WebSocketClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            except (
+                WebSocketClosed,
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+                trio.BusyResourceError,  # another task is reading: closing wakes it
+                OSError,
+            ):
                 pass
             finally:
                 self._stop_writer()
                 self._mark_closed(code, reason, by_peer=False)
-                await trio.aclose_forcefully(self._stream)
+                if trio.current_time() >= scope.deadline:
+                    logger.debug(
+                        "no close handshake within %s s: closing the socket", _CLOSE_TIMEOUT_S
+                    )
+                await self._wire.aclose()
 
     async def _drain_until_closed(self) -> None:
         """Read until the peer answers our close frame or ends the stream."""
         protocol = self._protocol
-        while protocol.state is not State.CLOSED and not protocol.eof_sent:
-            data = await self._stream.receive_some(_RECEIVE_CHUNK)
+        wire = self._wire
+        while True:
+            # Replies still owed (the echo of the peer's close frame) go out first.
+            async with self._send_lock:
+                await self._flush_locked()
+            if protocol.state is State.CLOSED or protocol.eof_sent:
+                break
+            data = await wire.receive_some()
             if not data:
                 protocol.receive_eof()
                 break
             protocol.receive_data(data)
             protocol.events_received()
-            async with self._send_lock:
-                await self._flush_locked()
         # The side that is to close TCP first (the server, once both close frames have
         # crossed) asked for end-of-stream: the caller closes the stream now instead of
         # waiting for the peer's end-of-stream until the close timeout.
@@ -487,10 +609,10 @@ def _ssl_context_for(secure: bool, ssl_context: ssl.SSLContext | None) -> ssl.SS
 
 
 async def _read_handshake(
-    stream: trio.abc.Stream, protocol: ClientProtocol | ServerProtocol
+    wire: Wire, protocol: ClientProtocol | ServerProtocol
 ) -> Request | Response:
     while True:
-        data = await stream.receive_some(_RECEIVE_CHUNK)
+        data = await wire.receive_some()
         if data:
             protocol.receive_data(data)
         else:
@@ -502,8 +624,26 @@ async def _read_handshake(
                 # collects them with ``events_received()`` (a server may speak first).
                 protocol.events[:0] = events[index + 1 :]
                 return event
+        if protocol.handshake_exc is not None:
+            # Not HTTP at all (websockets gave up parsing): no answer will make sense.
+            raise WebSocketHandshakeError(
+                f"invalid opening handshake: {printable(str(protocol.handshake_exc))}"
+            )
         if not data:
             raise WebSocketHandshakeError("connection closed during the opening handshake")
+
+
+def _describe_refusal(
+    response: Response, handshake_exc: BaseException | None, secrets: frozenset[str]
+) -> str:
+    status = int(response.status_code)
+    body = (
+        printable(response.body.decode(errors="replace").strip(), secrets) if response.body else ""
+    )
+    detail = f"HTTP {status}" + (f": {body}" if body else "")
+    if status == 101 and handshake_exc is not None:
+        detail += f"; {printable(str(handshake_exc), secrets)}"
+    return f"server refused the WebSocket upgrade ({detail})"
 
 
 @asynccontextmanager
@@ -519,10 +659,12 @@ async def open_websocket(
 
     Args:
         url: ``ws://`` or ``wss://`` URL.
-        headers: Extra HTTP headers for the opening request (for example auth).
+        headers: Extra HTTP headers for the opening request (for example auth). Values of
+            headers that carry credentials are never logged nor put in exceptions.
         connect_timeout_s: Limit for TCP connect, TLS and the opening handshake.
         max_message_size: Largest message accepted from the server, in bytes.
-        ssl_context: TLS settings for ``wss://`` (default: the system's trust store).
+        ssl_context: TLS settings for ``wss://`` (default: the system's trust store);
+            its certificate checks and ALPN protocols apply.
 
     Yields:
         The open connection.
@@ -530,58 +672,66 @@ async def open_websocket(
     Raises:
         WebSocketHandshakeError: The server could not be reached or refused the upgrade.
     """
+    secrets = secret_values(headers, url)
     try:
         uri = parse_uri(url)
     except InvalidURI as exc:
-        raise WebSocketHandshakeError(f"invalid WebSocket URL {url!r}: {exc}") from exc
-    protocol = ClientProtocol(uri, max_size=max_message_size)
-    stream: trio.abc.Stream | None = None
+        raise WebSocketHandshakeError(
+            f"invalid WebSocket URL {printable(url, secrets)!r}: {printable(str(exc), secrets)}"
+        ) from None
+    where = f"{uri.host}:{uri.port}"
+    protocol = ClientProtocol(
+        uri, max_size=max_message_size, logger=RedactingLogger(_CLIENT_LOGGER, secrets)
+    )
+    wire: Wire | None = None
     try:
         with trio.fail_after(connect_timeout_s):
-            tcp = await trio.open_tcp_stream(uri.host, uri.port)
-            stream = tcp
-            context = _ssl_context_for(uri.secure, ssl_context)
-            if context is not None:
-                tls = trio.SSLStream(tcp, context, server_hostname=uri.host)
-                await tls.do_handshake()
-                stream = tls
+            wire = await open_wire(
+                uri.host,
+                uri.port,
+                ssl_context=_ssl_context_for(uri.secure, ssl_context),
+                server_hostname=uri.host,
+            )
             request = protocol.connect()
             for name, value in (headers or {}).items():
                 request.headers[name] = value
             protocol.send_request(request)
-            await stream.send_all(b"".join(protocol.data_to_send()))
-            response = await _read_handshake(stream, protocol)
-    except trio.TooSlowError as exc:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
+            await wire.write(b"".join(protocol.data_to_send()))
+            response = await _read_handshake(wire, protocol)
+    except trio.TooSlowError:
+        if wire is not None:
+            wire.close_now()
         raise WebSocketHandshakeError(
-            f"no WebSocket handshake with {uri.host}:{uri.port} within {connect_timeout_s} s"
-        ) from exc
-    except (OSError, trio.BrokenResourceError) as exc:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
-        raise WebSocketHandshakeError(f"cannot connect to {url}: {exc}") from exc
+            f"no WebSocket handshake with {where} within {connect_timeout_s} s"
+        ) from None
+    except (OSError, trio.BrokenResourceError, WebSocketHandshakeError) as exc:
+        if wire is not None:
+            wire.close_now()
+        raise WebSocketHandshakeError(
+            f"cannot connect to {where}: {printable(str(exc), secrets)}"
+        ) from None
     except BaseException:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
+        if wire is not None:
+            wire.close_now()
         raise
-    if protocol.handshake_exc is not None or protocol.state is not State.OPEN:
-        await trio.aclose_forcefully(stream)
+    if (
+        protocol.handshake_exc is not None
+        or not isinstance(response, Response)
+        or response.status_code != 101
+    ):
+        wire.close_now()
         status = int(response.status_code) if isinstance(response, Response) else None
-        body = (
-            response.body.decode(errors="replace")[:500] if isinstance(response, Response) else ""
+        message = (
+            _describe_refusal(response, protocol.handshake_exc, secrets)
+            if isinstance(response, Response)
+            else "server sent no HTTP response"
         )
-        detail = f"HTTP {status}" + (f": {body.strip()}" if body.strip() else "")
-        exc_info = protocol.handshake_exc
-        raise WebSocketHandshakeError(
-            f"server refused the WebSocket upgrade ({detail})", status=status
-        ) from (exc_info if isinstance(exc_info, InvalidHandshake) else None)
-    websocket = WebSocket(stream, protocol)
-    # Frames that arrived in the same read as the handshake response.
-    for event in protocol.events_received():
-        if isinstance(event, Frame):
-            websocket._on_frame(event)
+        raise WebSocketHandshakeError(message, status=status)
+    websocket = WebSocket(wire, protocol, secrets=secrets)
     try:
+        # Frames that arrived in the same read as the handshake response (a close frame
+        # among them is reported by the first receive, with its code and reason).
+        await websocket._take_early_events()
         yield websocket
     finally:
         await websocket.aclose()
@@ -599,15 +749,18 @@ class WebSocketServer:
         host: The address it listens on.
     """
 
-    def __init__(self, host: str, port: int, cancel_scope: trio.CancelScope) -> None:
+    def __init__(
+        self, host: str, port: int, cancel_scope: trio.CancelScope, *, tls: bool = False
+    ) -> None:
         self.host = host
         self.port = port
         self._cancel_scope = cancel_scope
+        self._tls = tls
 
     @property
     def url(self) -> str:
-        """``ws://host:port`` of the server."""
-        return f"ws://{self.host}:{self.port}"
+        """``ws://host:port`` (``wss://`` with TLS) of the server."""
+        return f"{'wss' if self._tls else 'ws'}://{self.host}:{self.port}"
 
     def close(self) -> None:
         """Stop listening and end every connection's handler."""
@@ -621,6 +774,7 @@ async def serve_websocket(
     port: int = 0,
     authorize: Authorizer | None = None,
     max_message_size: int = _DEFAULT_MAX_MESSAGE,
+    ssl_context: ssl.SSLContext | None = None,
     task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve WebSocket connections until cancelled (``nursery.start`` returns the server).
@@ -632,45 +786,48 @@ async def serve_websocket(
         authorize: Called with each opening request; returns None to accept or
             ``(status, text)`` to refuse with that HTTP status.
         max_message_size: Largest message accepted from a client, in bytes.
+        ssl_context: A server-side TLS context to serve ``wss://`` (None: ``ws://``).
         task_status: Receives the :class:`WebSocketServer` once listening.
     """
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound_port = listeners[0].socket.getsockname()[1]
+    protocol_logger = RedactingLogger(_SERVER_LOGGER)
 
     async def serve_one(stream: trio.SocketStream) -> None:
-        protocol = ServerProtocol(max_size=max_message_size)
+        protocol = ServerProtocol(max_size=max_message_size, logger=protocol_logger)
         try:
-            request = await _read_handshake(stream, protocol)
-        except (WebSocketHandshakeError, trio.BrokenResourceError, OSError):
-            await trio.aclose_forcefully(stream)
-            return
-        assert isinstance(request, Request)
-        refusal = authorize(request) if authorize is not None else None
-        if refusal is not None:
-            response = protocol.reject(refusal[0], refusal[1])
-        else:
-            response = protocol.accept(request)
-        protocol.send_response(response)
-        try:
-            await stream.send_all(b"".join(protocol.data_to_send()))
+            wire = await wrap_server_wire(stream, ssl_context)
         except (trio.BrokenResourceError, OSError):
-            await trio.aclose_forcefully(stream)
-            return
-        if refusal is not None or protocol.state is not State.OPEN:
-            await trio.aclose_forcefully(stream)
-            return
-        websocket = WebSocket(stream, protocol, request=request)
-        for event in protocol.events_received():
-            if isinstance(event, Frame):
-                websocket._on_frame(event)
+            return  # the socket is closed already
         try:
+            request = await _read_handshake(wire, protocol)
+            assert isinstance(request, Request)
+            refusal = authorize(request) if authorize is not None else None
+            if refusal is not None:
+                response = protocol.reject(refusal[0], refusal[1])
+            else:
+                response = protocol.accept(request)
+            protocol.send_response(response)
+            await wire.write(b"".join(protocol.data_to_send()))
+        except (WebSocketHandshakeError, trio.BrokenResourceError, OSError):
+            wire.close_now()
+            return
+        except BaseException:
+            wire.close_now()
+            raise
+        if refusal is not None or protocol.state is not State.OPEN:
+            wire.close_now()
+            return
+        websocket = WebSocket(wire, protocol, request=request)
+        try:
+            await websocket._take_early_events()
             await handler(websocket)
         finally:
             await websocket.aclose()
 
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
-            server = WebSocketServer(host, bound_port, scope)
+            server = WebSocketServer(host, bound_port, scope, tls=ssl_context is not None)
             nursery.start_soon(trio.serve_listeners, serve_one, listeners)
             task_status.started(server)
 
