@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from .._transport._secrets import MAX_SERVER_TEXT, printable
+
 __all__ = [
     "BASE64_CHARS",
     "DEFAULT_MAX_DEPTH",
@@ -138,32 +140,22 @@ def looks_like_base64(data: str) -> bool:
     return not data or (not len(data) & 3 and data.isascii() and data[-1] in BASE64_CHARS)
 
 
-_SERVER_TEXT_LIMIT: Final = 200
-
-
-def server_text(
-    text: object, secrets: tuple[str, ...] = (), limit: int = _SERVER_TEXT_LIMIT
-) -> str:
+def server_text(text: object, secrets: tuple[str, ...] = (), limit: int = MAX_SERVER_TEXT) -> str:
     """Make server-chosen text (a close reason, an error body) safe for messages and logs.
 
-    Every secret it echoes (an API key a 401 body repeats) is replaced by ``<redacted>``,
-    control characters are escaped, and it is cut to ``limit`` characters.
+    The transport's rule, for text the providers receive: every secret it echoes (an API
+    key a 401 body repeats) is scrubbed, control characters are escaped, and it is cut to
+    ``limit`` characters (see :func:`trio_bidi._transport._secrets.printable`).
 
     Args:
         text: The server's text (anything; ``str()`` is taken).
         secrets: Values that must never appear (empty ones are ignored).
-        limit: The longest result, before the ``...`` that marks a cut.
+        limit: The most characters kept.
 
     Returns:
         The text, safe to show.
     """
-    result = str(text)
-    for secret in secrets:
-        if secret:
-            result = result.replace(secret, "<redacted>")
-    if not result.isprintable():
-        result = result.encode("unicode_escape").decode("ascii")
-    return result if len(result) <= limit else result[:limit] + "..."
+    return printable(str(text), [secret for secret in secrets if secret], limit)
 
 
 def url_without_query(url: str) -> str:

@@ -859,7 +859,8 @@ class GeminiLiveEmulator:
                     nursery.cancel_scope.cancel()
             ending = session._ending
             if ending == "drop":
-                await trio.aclose_forcefully(ws._stream)
+                ws.abort()
+                await trio.lowlevel.checkpoint()
             elif isinstance(ending, tuple):
                 await ws.aclose(*ending)
         finally:

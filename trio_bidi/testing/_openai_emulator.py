@@ -245,7 +245,8 @@ class EmulatedOpenAISession:
 
     async def drop(self) -> None:
         """End the connection abruptly: close the TCP stream without a close frame."""
-        await trio.aclose_forcefully(self._ws._stream)
+        self._ws.abort()
+        await trio.lowlevel.checkpoint()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection cleanly with a close frame (from any task)."""
