@@ -123,21 +123,42 @@ STRANDS_VERSION = "1.40.0"
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmark trio_bidi against Strands side by side (args go to bench/run.py)."""
+    """Benchmark trio_bidi against Strands side by side (args go to bench/run.py).
+
+    Strands gets its own environments next to this one, created (or reused) here: one on
+    this Python, and one on Python 3.12 for its Nova Sonic model (its AWS SDK needs 3.12).
+    """
     session.install("--upgrade", "pip")
-    session.install(".")
-    # Strands gets its own environment next to this one, created (or reused) here.
-    strands_env = Path(session.virtualenv.location).parent / f"bench-strands-{STRANDS_VERSION}"
-    strands_python = strands_env / "bin" / "python"
-    if not strands_python.exists():
-        session.run("python", "-m", "venv", str(strands_env))
-    session.run(
-        str(strands_python),
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
+    session.install(".[nova]", "trustme>=1.1")
+    location = Path(session.virtualenv.location).parent
+    strands_python = _strands_env(
+        session,
+        location / f"bench-strands-{STRANDS_VERSION}",
+        "python",
         f"strands-agents[bidi-openai,bidi-gemini]=={STRANDS_VERSION}",
-        external=True,
     )
-    session.run("python", "bench/run.py", "--strands-python", str(strands_python), *session.posargs)
+    nova_python = _strands_env(
+        session,
+        location / f"bench-strands-nova-{STRANDS_VERSION}",
+        python_312(),
+        f"strands-agents=={STRANDS_VERSION}",
+        "aws_sdk_bedrock_runtime==0.7.0",
+    )
+    session.run(
+        "python",
+        "bench/run.py",
+        "--strands-python",
+        str(strands_python),
+        "--strands-nova-python",
+        str(nova_python),
+        *session.posargs,
+    )
+
+
+def _strands_env(session: nox.Session, env: Path, python: str, *packages: str) -> Path:
+    """Create (or reuse) a virtual environment with ``packages``; return its Python."""
+    env_python = env / "bin" / "python"
+    if not env_python.exists():
+        session.run(python, "-m", "venv", str(env), external=True)
+    session.run(str(env_python), "-m", "pip", "install", "--quiet", *packages, external=True)
+    return env_python

@@ -55,6 +55,8 @@ class Runner:
         self.base = base
         self.env = env
         self.python = {"trio_bidi": sys.executable, "strands": strands_python}
+        # Strands' Nova Sonic model needs Python 3.12 (its AWS SDK): a second environment.
+        self.strands_nova_python: str | None = None
         self.driver = {
             "trio_bidi": os.path.join(HERE, "trio_driver.py"),
             "strands": os.path.join(HERE, "strands_driver.py"),
@@ -221,6 +223,20 @@ def bench_convert(r: Runner) -> dict[str, Any]:
         for side in SIDES:
             result = r.run(side, [os.path.join(HERE, "convert.py"), side, provider, "1.0"])
             out.setdefault(provider, {})[side] = result.get("rate", float("nan"))
+    nova = os.path.join(HERE, "convert_nova.py")
+    ours = r.run("trio_bidi", [nova, "trio_bidi", "1.0"])
+    theirs: dict[str, Any] = {}
+    if r.strands_nova_python:
+        saved = r.python["strands"]
+        r.python["strands"] = r.strands_nova_python
+        try:
+            theirs = r.run("strands", [nova, "strands", "1.0"])
+        finally:
+            r.python["strands"] = saved
+    out["nova"] = {
+        "trio_bidi": ours.get("rate", float("nan")),
+        "strands": theirs.get("rate", float("nan")),
+    }
     return out
 
 
@@ -498,6 +514,10 @@ def load_server(scheme: str, server_pem: str | None) -> Iterator[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strands-python", required=True, help="Python of the Strands env")
+    parser.add_argument(
+        "--strands-nova-python",
+        help="Python 3.12 with strands-agents and aws_sdk_bedrock_runtime (Nova conversion)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="runs per side (throughput)")
     parser.add_argument(
         "--only", default=",".join(ALL), help="comma-separated scenario numbers or names"
@@ -554,6 +574,7 @@ def main() -> None:
                 continue
             with load_server(scheme, server_pem) as base:
                 runner = Runner(base, opts.strands_python, timeout_s=120, env=env)
+                runner.strands_nova_python = opts.strands_nova_python
                 for name in todo:
                     t0 = time.perf_counter()
                     print(f"bench: {name} over {scheme}:// ...", flush=True)
