@@ -163,7 +163,13 @@ class RepositorySessionManager:
             if not tracked.writing:
                 await trio.to_thread.run_sync(self._acquire, event.agent.agent_id)
                 tracked.writing = True
-            await self._restore(event.agent, tracked)
+            try:
+                await self._restore(event.agent, tracked)
+            except BaseException:
+                # The agent does not start, so no after-invocation event comes.
+                tracked.writing = False
+                self._release(event.agent.agent_id)
+                raise
 
     async def _on_message(self, event: BidiMessageAddedEvent) -> None:
         agent = event.agent
