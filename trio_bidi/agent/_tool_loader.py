@@ -97,8 +97,13 @@ class ModuleTool(AgentTool):
         return f"<ModuleTool {self.name!r}>"
 
 
-def load_tools_from_module(module: ModuleType, tool_name: str | None = None) -> list[AgentTool]:
+def load_tools_from_module(
+    module: ModuleType, tool_name: str | None = None, *, module_name: str | None = None
+) -> list[AgentTool]:
     """Return a module's ``@tool`` functions (or the one named), else its module tool.
+
+    ``module_name`` (default: the module's last dotted name) names the function of a
+    ``TOOL_SPEC`` module tool.
 
     Raises:
         ToolLoadError: The module holds no tool (or not the one named).
@@ -115,7 +120,7 @@ def load_tools_from_module(module: ModuleType, tool_name: str | None = None) -> 
     if found:
         return list(found)
     spec = getattr(module, "TOOL_SPEC", None)
-    short_name = module.__name__.rsplit(".", 1)[-1]
+    short_name = module_name or module.__name__.rsplit(".", 1)[-1]
     func = getattr(module, short_name, None)
     if spec is not None and callable(func):
         return [ModuleTool(spec, func)]
@@ -132,7 +137,6 @@ def _import_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ToolLoadError(f"tool file {str(path)!r} is not a Python module")
     module = importlib.util.module_from_spec(spec)
-    module.__name__ = path.stem  # module tools are named after the file
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
@@ -153,7 +157,7 @@ def load_tools_from_file(path: str | os.PathLike[str]) -> list[AgentTool]:
         raise ToolLoadError(f"tool file {str(path)!r} does not exist")
     module = _import_file(file_path)
     try:
-        return load_tools_from_module(module)
+        return load_tools_from_module(module, module_name=file_path.stem)
     except ToolLoadError as exc:
         raise ToolLoadError(f"tool file {str(file_path)!r}: {exc}") from exc
 
