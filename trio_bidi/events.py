@@ -427,9 +427,7 @@ class BidiUsageEvent(BidiEvent):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    modality_details: _Details = attrs.field(
-        default=None, converter=_details_or_none
-    )
+    modality_details: _Details = attrs.field(default=None, converter=_details_or_none)
     cache_read_input_tokens: int | None = None
     cache_write_input_tokens: int | None = None
 

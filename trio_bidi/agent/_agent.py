@@ -94,11 +94,15 @@ class _ToolCaller:
                 f"agent has no tool {name!r} (tools: {', '.join(registry.names) or 'none'})"
             )
 
-        def call(**kwargs: Any) -> DirectToolCall:
+        def call(record_direct_tool_call: bool | None = None, **kwargs: Any) -> DirectToolCall:
             # Awaitable; warns at the caller's line if never awaited.
-            return DirectToolCall(
-                tool_name, functools.partial(self._agent._call_tool_directly, tool_name, kwargs)
-            )
+            if record_direct_tool_call is None:
+                run = functools.partial(self._agent._call_tool_directly, tool_name, kwargs)
+            else:
+                run = functools.partial(
+                    _call_recording, self._agent, tool_name, kwargs, record_direct_tool_call
+                )
+            return DirectToolCall(tool_name, run)
 
         call.__name__ = tool_name
         return call
@@ -571,3 +575,13 @@ def _settings_with_executor(
             raise BidiConfigurationError("give tool_executor or tool_concurrency, not both")
         settings = {**settings, "tool_concurrency": tool_executor.max_concurrency}
     return AgentSettings.from_kwargs(settings)
+
+
+async def _call_recording(
+    agent: BidiAgent, name: str, tool_input: dict[str, Any], record: bool
+) -> ToolResult:
+    """``agent.tool.<name>(..., record_direct_tool_call=...)``: Strands' per-call override."""
+    loop = agent._loop
+    if loop is None or not agent.running:
+        loop = AgentLoop(agent, agent.model, agent.settings)
+    return await loop.call_tool_directly(name, tool_input, record=record)

@@ -803,7 +803,7 @@ async def stop_conversation(request_state: dict[str, Any]) -> str:
     not a reason to call it.
     """
     request_state["stop_event_loop"] = True
-    return "Ending the conversation."
+    return "Ending conversation"
 
 
 class DirectToolCall:
