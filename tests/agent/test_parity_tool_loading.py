@@ -149,3 +149,25 @@ def test_tool_files_do_not_pollute_sys_modules(tools_dir: Path) -> None:
     before = set(sys.modules)
     BidiAgent(model=ScriptedModel(), load_tools_from_directory=True)
     assert not [m for m in set(sys.modules) - before if "greet" in m]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs BidiAgent._session to start agent.tool_watcher in its nursery (parity report)",
+)
+async def test_a_running_agent_reports_a_broken_tool_file_as_an_error_event(
+    tools_dir: Path,
+) -> None:
+    agent = BidiAgent(model=ScriptedModel(), load_tools_from_directory=True)
+    assert agent.tool_watcher is not None
+    agent.tool_watcher.interval_s = 0.02
+    errors: list[BidiErrorEvent] = []
+    async with agent:
+        _write(tools_dir / "broken.py", "def oops(:\n")
+        with trio.move_on_after(3):
+            async for event in agent.receive():
+                if isinstance(event, BidiErrorEvent):
+                    errors.append(event)
+                    break
+    assert errors
+    assert "broken.py" in errors[0].message
