@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -71,7 +71,9 @@ from ._live import (
 from ._outbox import AgentOutput, Outbox
 from ._settings import AgentSettings
 from ._stats import AgentStatistics
+from ._tool_loader import ReportError
 from ._tool_runner import ToolRunner
+from ._tools import ToolRegistry
 from ._turns import TurnTracker
 
 if TYPE_CHECKING:
@@ -103,6 +105,9 @@ class AgentLoop:
         self._settings = settings
         # Output the agent makes itself, waiting for receive().
         self._outbox = Outbox(settings.max_buffered_events)
+        # Tasks that may emit an error event at any time (the tool-file watcher): while
+        # there are any, a receiver blocked on the connection must be wakeable.
+        self._reporters = 0
         self.tools = ToolRunner(
             agent,
             settings,
@@ -172,6 +177,24 @@ class AgentLoop:
             tool_calls_timed_out=self.tools.timed_out,
             short_lived_connections=self._short_lived,
         )
+
+    async def report_error(self, error: BaseException, details: dict[str, Any]) -> None:
+        """Give the application an error event (for example a broken tool file)."""
+        await self._outbox.put(BidiErrorEvent(error, details))
+
+    def start_reporter(
+        self,
+        nursery: trio.Nursery,
+        run: Callable[[ToolRegistry, ReportError], Awaitable[None]],
+        registry: ToolRegistry,
+    ) -> None:
+        """Start ``run(registry, report_error)``, a task that may report errors at any time.
+
+        Receivers blocked on the connection stay wakeable while it exists, so its error
+        events reach the application at once.
+        """
+        self._reporters += 1
+        nursery.start_soon(run, registry, self.report_error)
 
     def request_stop(self, reason: CloseReason) -> None:
         """End the conversation after the current event (a tool asked to stop)."""
@@ -536,7 +559,7 @@ class AgentLoop:
         live.readers += 1
         live.reads += 1
         try:
-            if live.ends_reads_on_close and not self.tools.busy:
+            if live.ends_reads_on_close and not self.tools.busy and not self._reporters:
                 return await live.events.__anext__()
             scope = trio.CancelScope()
             self._outbox.add_reader(scope)

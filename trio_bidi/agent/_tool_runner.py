@@ -217,11 +217,12 @@ class ToolRunner:
             result_event = ToolResultEvent(result)
             if self._emit is not None:
                 self._emit(result_event)  # never waits: the model's turn waits for it
-            if call.send_result and self._deliver is not None:
-                await self._deliver(result_event, generation)
             if request_state.get("stop_event_loop") and self._request_stop is not None:
+                # As in Strands: the conversation ends and the model never sees the result.
                 logger.info("tool=<%s> | a tool ended the conversation", call.tool_use["name"])
                 self._request_stop("user_request")
+            elif call.send_result and self._deliver is not None:
+                await self._deliver(result_event, generation)
         finally:
             if not recorded:
                 # The agent itself is being cancelled (it stopped): keep the call in the

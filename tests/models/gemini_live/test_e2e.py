@@ -7,7 +7,6 @@ Every client and server message is validated by the official google-genai types 
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 import trio
@@ -352,7 +351,7 @@ async def test_tool_calls_and_responses(gemini_emulator: GeminiLiveEmulator) -> 
             {"toolUseId": "call-1", "name": "get_weather", "input": {"city": "Oslo"}},
             {"toolUseId": "call-2", "name": "get_weather", "input": {"city": "Rome"}},
         ]
-        assert json.loads(uses[0].delta["toolUse"]["input"]) == {"city": "Oslo"}
+        assert uses[0].delta["toolUse"]["input"] == {"city": "Oslo"}
         assert connection.protocol.open_tool_calls == {
             "call-1": "get_weather",
             "call-2": "get_weather",

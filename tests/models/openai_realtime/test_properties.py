@@ -171,5 +171,5 @@ def test_split_function_call_arguments_reassemble_exactly(
         done["arguments"] = text
     (event,) = proto.receive(done)
     assert isinstance(event, ToolUseStreamEvent)
-    assert event.delta == {"toolUse": {"input": text}}
+    assert event.delta == {"toolUse": event.current_tool_use}
     assert event.current_tool_use == {"toolUseId": "call_1", "name": "f", "input": arguments}

@@ -336,5 +336,5 @@ def usage_event(usage: Mapping[str, Any]) -> BidiUsageEvent:
         output_tokens=output_tokens,
         total_tokens=total if type(total) is int else input_tokens + output_tokens,
         modality_details=modality_details,
-        cache_read_input_tokens=cached if type(cached) is int else None,
+        cache_read_input_tokens=cached if type(cached) is int and cached > 0 else None,
     )
