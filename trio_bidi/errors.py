@@ -1,9 +1,13 @@
 """The exception hierarchy of trio_bidi.
 
-Every exception the library raises on purpose derives from :class:`BidiError`. The tree
-keeps "the peer broke it" (:class:`BidiConnectionError`, :class:`BidiProtocolError`,
-:class:`BidiProviderError`) apart from "you used it wrong" (:class:`BidiStateError`,
-:class:`BidiConfigurationError`, :class:`BidiAudioFormatError`).
+Every exception the library raises on purpose derives from
+[`BidiError`][trio_bidi.errors.BidiError]. The tree keeps "the peer broke it"
+([`BidiConnectionError`][trio_bidi.errors.BidiConnectionError],
+[`BidiProtocolError`][trio_bidi.errors.BidiProtocolError],
+[`BidiProviderError`][trio_bidi.errors.BidiProviderError]) apart from "you used it wrong"
+([`BidiStateError`][trio_bidi.errors.BidiStateError],
+[`BidiConfigurationError`][trio_bidi.errors.BidiConfigurationError],
+[`BidiAudioFormatError`][trio_bidi.errors.BidiAudioFormatError]).
 """
 
 from __future__ import annotations
@@ -108,8 +112,9 @@ class BidiAudioFormatError(BidiError, ValueError):
 class BidiReportedError(BidiError):
     """An error known only by its reported class name and message.
 
-    :func:`trio_bidi.events.event_from_dict` builds one when a ``bidi_error`` dict names an
-    exception class this process cannot rebuild (for example one sent by a browser).
+    [`trio_bidi.events.event_from_dict`][trio_bidi.events.event_from_dict] builds one when a
+    ``bidi_error`` dict names an exception class this process cannot rebuild (for example one sent
+    by a browser).
 
     Args:
         message: The reported message.

@@ -2,10 +2,11 @@
 
 Every event is a frozen ``attrs`` class named as in the Strands Agents ``bidi`` package.
 ``event.to_dict()`` gives the Strands dict shape (same ``type`` string and keys) and
-:func:`event_from_dict` is its inverse, so events can cross a JSON boundary (a browser, a
-log) and come back equal. Audio and images stay base64 ``str`` as on the wire.
+[`event_from_dict`][trio_bidi.events.event_from_dict] is its inverse, so events can cross a JSON
+boundary (a browser, a log) and come back equal. Audio and images stay base64 ``str`` as on the
+wire.
 
-Every event is also a read-only :class:`collections.abc.Mapping` over exactly its
+Every event is also a read-only `collections.abc.Mapping` over exactly its
 ``to_dict()`` view, as Strands' events are ``dict`` subclasses: ``"type" in event``,
 ``event["type"]``, ``event.get("key")``, ``event.keys()``, ``dict(event)``, ``{**event}`` and
 iteration all work. The view is built on first use and cached (events are immutable), so
@@ -14,9 +15,10 @@ constructing an event costs nothing more.
 JSON: ``json.dumps(event.to_json_dict())``. ``to_json_dict()`` equals ``to_dict()`` for every
 event but one: Strands puts the exception object itself in ``bidi_connection_restart``'s
 ``timeout_error`` (and so does ``to_dict()`` here); the JSON form holds it as
-``{"message": str(error), "restart_config": {...}}``. :func:`event_from_dict` reads both.
-``bidi_error`` holds ``message``, ``code`` (the exception's class name) and ``details``, as in
-Strands; the exception itself stays on :attr:`BidiErrorEvent.error`.
+``{"message": str(error), "restart_config": {...}}``.
+[`event_from_dict`][trio_bidi.events.event_from_dict] reads both. ``bidi_error`` holds ``message``,
+``code`` (the exception's class name) and ``details``, as in Strands; the exception itself stays on
+`BidiErrorEvent.error`.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ class BidiEvent(Mapping[str, Any]):
     def to_json_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict form (``json.dumps(event.to_json_dict())``).
 
-        The same as :meth:`to_dict` except for :class:`BidiConnectionRestartEvent`.
+        The same as [`to_dict`][trio_bidi.events.BidiEvent.to_dict] except for
+        [`BidiConnectionRestartEvent`][trio_bidi.events.BidiConnectionRestartEvent].
         """
         return self.to_dict()
 
@@ -384,7 +387,7 @@ class BidiResponseCompleteEvent(BidiEvent):
 
 
 class ModalityUsage(TypedDict):
-    """Token usage of one modality (an item of :attr:`BidiUsageEvent.modality_details`).
+    """Token usage of one modality (an item of `BidiUsageEvent.modality_details`).
 
     Attributes:
         modality: ``"text"``, ``"audio"``, ``"image"`` or ``"cached"`` (Gemini may name
@@ -417,8 +420,8 @@ class BidiUsageEvent(BidiEvent):
         input_tokens: Input tokens over all modalities.
         output_tokens: Output tokens over all modalities.
         total_tokens: Their sum as the provider reports it.
-        modality_details: Per-modality usage (:class:`ModalityUsage` dicts), or None
-            (an empty list is stored as None).
+        modality_details: Per-modality usage ([`ModalityUsage`][trio_bidi.events.ModalityUsage]
+            dicts), or None (an empty list is stored as None).
         cache_read_input_tokens: Input tokens served from the provider's cache.
         cache_write_input_tokens: Input tokens written to the provider's cache.
     """
@@ -473,7 +476,8 @@ def error_code(error: BaseException) -> str:
         error: The exception.
 
     Returns:
-        The class name, or the original name for a :class:`BidiReportedError`.
+        The class name, or the original name for a
+        [`BidiReportedError`][trio_bidi.errors.BidiReportedError].
     """
     if isinstance(error, BidiReportedError):
         return error.code

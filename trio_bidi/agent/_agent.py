@@ -9,8 +9,8 @@
 
 Entering the agent opens its nursery and the first connection; leaving it, on any path,
 cancels the connection, every running tool call and the supervision loop, and waits for
-them (sync tools included) before returning. See :mod:`trio_bidi.agent._loop` for the
-supervision (restarts, the input buffer) and :mod:`trio_bidi.agent._tools` for tools.
+them (sync tools included) before returning. See `trio_bidi.agent._loop` for the
+supervision (restarts, the input buffer) and `trio_bidi.agent._tools` for tools.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class _Receiver:
     """Async iterator over the agent's output; raises the agent's terminal error at the end.
 
     Each ``__anext__`` reads and handles the next event in the caller's task (see
-    :meth:`AgentLoop.next_output`).
+    `AgentLoop.next_output`).
     """
 
     __slots__ = ("_loop",)
@@ -144,11 +144,11 @@ class BidiAgent:
     library's settings as keyword arguments.
 
     Args:
-        model: A model object (:class:`~trio_bidi.models.BidiModel`), or a model id string
-            (selects :class:`~trio_bidi.models.BidiOpenAIRealtimeModel`; None selects its
-            default model). The OpenAI provider reads ``OPENAI_API_KEY``.
-        tools: Tools: functions decorated with :func:`~trio_bidi.tool`, other
-            :class:`~trio_bidi.agent.AgentTool` objects, plain functions, module paths
+        model: A model object ([`BidiModel`][trio_bidi.BidiModel]), or a model id string
+            (selects [`BidiOpenAIRealtimeModel`][trio_bidi.BidiOpenAIRealtimeModel]; None selects
+            its default model). The OpenAI provider reads ``OPENAI_API_KEY``.
+        tools: Tools: functions decorated with [`tool`][trio_bidi.tool], other
+            [`AgentTool`][trio_bidi.agent.AgentTool] objects, plain functions, module paths
             (``"pkg.mod"``, ``"pkg.mod:name"``), ``.py`` files, modules, or tool
             providers (objects with ``async load_tools()``, loaded when the agent starts).
         system_prompt: Instructions sent with every connection.
@@ -163,11 +163,11 @@ class BidiAgent:
         hooks: Hook callbacks (annotated with their event class) and hook providers.
         state: Initial agent state (JSON-serialisable values).
         session_manager: Keeps history and state in a store, e.g.
-            :class:`~trio_bidi.session.FileSessionManager`; restored when the agent
+            [`FileSessionManager`][trio_bidi.session.FileSessionManager]; restored when the agent
             starts.
-        tool_executor: :class:`~trio_bidi.agent.ConcurrentToolExecutor` (the default) or
-            :class:`~trio_bidi.agent.SequentialToolExecutor`.
-        **settings: Tunables, see :class:`~trio_bidi.agent.AgentSettings` (for example
+        tool_executor: [`ConcurrentToolExecutor`][trio_bidi.ConcurrentToolExecutor] (the default) or
+            [`SequentialToolExecutor`][trio_bidi.SequentialToolExecutor].
+        **settings: Tunables, see [`AgentSettings`][trio_bidi.agent.AgentSettings] (for example
             ``tool_timeout_s=10``, ``gap_audio_buffer_s=3``, ``restart_margin_s=20``).
 
     Raises:
@@ -176,7 +176,7 @@ class BidiAgent:
             loaded, or a hook that cannot be registered.
         TypeError: ``model`` is neither a model nor a string.
         ValueError: ``agent_id`` contains a path separator, or ``state`` is neither a dict
-            nor an :class:`~trio_bidi.agent.AgentState`.
+            nor an [`AgentState`][trio_bidi.AgentState].
     """
 
     def __init__(
@@ -243,7 +243,7 @@ class BidiAgent:
     def tool(self) -> _ToolCaller:
         """Direct tool calls: ``await agent.tool.get_weather(city="Lyon")``.
 
-        Each call returns the :class:`~trio_bidi.types.ToolResult`; it runs the tool
+        Each call returns the [`ToolResult`][trio_bidi.types.ToolResult]; it runs the tool
         hooks and, with ``record_direct_tool_call``, is appended to the history (so the
         model sees it from the next connection on). It needs no connection.
         """
@@ -309,7 +309,7 @@ class BidiAgent:
 
         Trio runs background work only inside a nursery, so the agent starts by entering
         it (``async with agent:``, or ``async with agent.session(invocation_state=...)``)
-        and stops when the block ends (or at :meth:`stop`).
+        and stops when the block ends (or at [`stop`][trio_bidi.BidiAgent.stop]).
 
         Raises:
             BidiStateError: Always, showing the ``async with`` form.
@@ -327,10 +327,11 @@ class BidiAgent:
     async def stop(self) -> None:
         """End the conversation gracefully, from any task; idempotent.
 
-        The connection is closed properly, :meth:`receive` yields the remaining events
-        and a :class:`~trio_bidi.events.BidiConnectionCloseEvent` (reason
-        ``"client_disconnect"``) and ends, and :meth:`run` returns. Does nothing when the
-        agent is not running or already ending. The agent's nursery closes when its
+        The connection is closed properly, [`receive`][trio_bidi.BidiAgent.receive] yields the
+        remaining events and a
+        [`BidiConnectionCloseEvent`][trio_bidi.events.BidiConnectionCloseEvent] (reason
+        ``"client_disconnect"``) and ends, and [`run`][trio_bidi.BidiAgent.run] returns. Does
+        nothing when the agent is not running or already ending. The agent's nursery closes when its
         ``async with`` block ends.
         """
         loop = self._loop
@@ -367,7 +368,7 @@ class BidiAgent:
 
         While the agent reconnects, input waits for the new connection: text and images
         in order, audio in a buffer bounded by ``gap_audio_buffer_s`` (the oldest audio
-        is dropped beyond it and counted in :meth:`statistics`).
+        is dropped beyond it and counted in [`statistics`][trio_bidi.BidiAgent.statistics]).
 
         Args:
             event: Text (a ``str``), an input event, a tool result event, or an event
@@ -387,13 +388,14 @@ class BidiAgent:
         """Iterate over the model's output events and the agent's tool events.
 
         The iteration goes on across connection restarts (a
-        :class:`~trio_bidi.events.BidiConnectionRestartEvent` marks each) and ends after a
-        :class:`~trio_bidi.events.BidiConnectionCloseEvent` when the conversation ends.
+        [`BidiConnectionRestartEvent`][trio_bidi.events.BidiConnectionRestartEvent] marks each) and
+        ends after a [`BidiConnectionCloseEvent`][trio_bidi.events.BidiConnectionCloseEvent] when
+        the conversation ends.
 
         Raises:
             BidiStateError: The agent is not running.
             BidiConnectionError: (while iterating) every reconnection attempt failed; a
-                :class:`~trio_bidi.events.BidiErrorEvent` comes first.
+                [`BidiErrorEvent`][trio_bidi.events.BidiErrorEvent] comes first.
         """
         return _Receiver(self._require_loop("receive"))
 
@@ -412,8 +414,8 @@ class BidiAgent:
         raises. Every ``stop()`` then runs, whatever happened.
 
         Args:
-            inputs: :class:`~trio_bidi.io.BidiInput` objects (``await source()``).
-            outputs: :class:`~trio_bidi.io.BidiOutput` objects (``await sink(event)``).
+            inputs: [`BidiInput`][trio_bidi.io.BidiInput] objects (``await source()``).
+            outputs: [`BidiOutput`][trio_bidi.io.BidiOutput] objects (``await sink(event)``).
             invocation_state: Given to tools (``invocation_state`` parameter).
 
         Raises:

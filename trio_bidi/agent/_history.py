@@ -2,7 +2,7 @@
 
 The history holds what the model sent (tool arguments included), so its depth is chosen
 by the peer: a recursive copy (``copy.deepcopy``) of arguments nested a few hundred levels
-deep raises RecursionError. :func:`copy_json` copies the containers with an explicit stack
+deep raises RecursionError. `copy_json` copies the containers with an explicit stack
 and shares every other value (strings, numbers, bytes... are immutable).
 """
 

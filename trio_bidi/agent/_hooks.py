@@ -145,8 +145,9 @@ class BidiInterruptionHookEvent(BidiHookEvent):
     """The model's output was interrupted (the user barged in, or an error).
 
     Strands names this hook event ``BidiInterruptionEvent``; here that name belongs to
-    the output event (:class:`trio_bidi.events.BidiInterruptionEvent`), so the hook event
-    is ``BidiInterruptionHookEvent``. It fires when the agent sees that output event.
+    the output event
+    ([`trio_bidi.events.BidiInterruptionEvent`][trio_bidi.events.BidiInterruptionEvent]), so the
+    hook event is ``BidiInterruptionHookEvent``. It fires when the agent sees that output event.
 
     Attributes:
         reason: ``"user_speech"`` or ``"error"``.
@@ -218,13 +219,14 @@ class HookRegistry:
         """Register ``callback`` for events of ``event_type`` (and its subclasses).
 
         Args:
-            event_type: A :class:`BidiHookEvent` subclass.
+            event_type: A [`BidiHookEvent`][trio_bidi.BidiHookEvent] subclass.
             callback: A function or ``async def`` function taking the event.
 
         Raises:
             BidiConfigurationError: ``event_type`` is not a hook event class, or an async
-                callback is registered for :class:`BidiAgentInitializedEvent` (which fires
-                in the synchronous constructor).
+                callback is registered for
+                [`BidiAgentInitializedEvent`][trio_bidi.BidiAgentInitializedEvent] (which fires in
+                the synchronous constructor).
         """
         if not (isinstance(event_type, type) and issubclass(event_type, BidiHookEvent)):
             raise BidiConfigurationError(f"{event_type!r} is not a hook event class")

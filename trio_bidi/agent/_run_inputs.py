@@ -1,7 +1,7 @@
 """How ``BidiAgent.run`` ends when its inputs end (a pipe closed, Ctrl-D).
 
 End of input is a normal end: the run stops taking input, lets the reply in progress
-finish (bounded by :data:`INPUT_END_REPLY_TIMEOUT_S`), then ends the conversation.
+finish (bounded by `INPUT_END_REPLY_TIMEOUT_S`), then ends the conversation.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class AgentStatistics:
             error result; a worker thread still running was abandoned, its late result
             dropped).
         short_lived_connections: Connections the peer ended within ``short_connection_s``
-            of opening (see :class:`~trio_bidi.agent.AgentSettings`).
+            of opening (see [`AgentSettings`][trio_bidi.agent.AgentSettings]).
     """
 
     connections_opened: int

@@ -14,11 +14,11 @@ A module without ``@tool`` functions may define a Strands module tool: a ``TOOL_
 and a function of the module's name taking ``(tool_use, **invocation_state)``.
 
 ``load_tools_from_directory=True`` loads every ``*.py`` in ``./tools/`` at construction and
-:class:`ToolDirectoryWatcher` picks up added and changed files while the agent runs: it
-polls modification times from a worker thread and loads changed files there, so the Trio
-thread never waits on the file system or on a module's import. A broken file is reported
-(the agent turns it into a :class:`~trio_bidi.events.BidiErrorEvent`) and the other tools
-keep working. New or changed specs reach the model with the next connection (a model
+[`ToolDirectoryWatcher`][trio_bidi.agent.ToolDirectoryWatcher] picks up added and changed files
+while the agent runs: it polls modification times from a worker thread and loads changed files
+there, so the Trio thread never waits on the file system or on a module's import. A broken file is
+reported (the agent turns it into a [`BidiErrorEvent`][trio_bidi.events.BidiErrorEvent]) and the
+other tools keep working. New or changed specs reach the model with the next connection (a model
 learns its tools when it connects).
 """
 
@@ -147,7 +147,7 @@ def _import_file(path: Path) -> ModuleType:
 
 
 def load_tools_from_file(path: str | os.PathLike[str]) -> list[AgentTool]:
-    """Import a Python file and return its tools (see :func:`load_tools_from_module`).
+    """Import a Python file and return its tools (see `load_tools_from_module`).
 
     Raises:
         ToolLoadError: The file is missing, does not import, or holds no tool.
@@ -240,7 +240,11 @@ class ToolProviders:
         self._consumer_id = f"trio-bidi-{uuid.uuid4().hex[:12]}"
 
     def register_hooks(self, registry: HookRegistry) -> None:
-        """Load on :class:`BidiBeforeInvocationEvent`, release on the after event."""
+        """Register the callbacks that load and release the tools.
+
+        The tools load on [`BidiBeforeInvocationEvent`][trio_bidi.BidiBeforeInvocationEvent] and are
+        released on [`BidiAfterInvocationEvent`][trio_bidi.BidiAfterInvocationEvent].
+        """
         registry.add_callback(BidiBeforeInvocationEvent, self._load)
         registry.add_callback(BidiAfterInvocationEvent, self._release)
 

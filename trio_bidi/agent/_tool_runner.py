@@ -1,8 +1,8 @@
 """Tool execution: the model's tool calls (as tasks that outlive connections) and direct calls.
 
-:class:`ToolRunner` starts each call the model makes as a task in the agent's nursery, so
+`ToolRunner` starts each call the model makes as a task in the agent's nursery, so
 a call survives connection restarts: a call still running when a new connection opens is
-replayed to it as a pending tool use (:meth:`ToolRunner.pending_uses`), and its result
+replayed to it as a pending tool use (`ToolRunner.pending_uses`), and its result
 goes to whichever connection knows it (the ``deliver`` callback). Every call runs the tool
 hooks; its use and result enter the history together when it ends.
 
@@ -80,7 +80,7 @@ class ToolRunner:
         agent: The agent (tools, hooks, history, invocation state).
         settings: The agent's settings.
         emit: Hands a result event to ``receive()``, without waiting.
-        deliver: Sends a result to the model (see :data:`Deliver`).
+        deliver: Sends a result to the model (see `Deliver`).
         request_stop: Ends the conversation (a tool asked to).
     """
 
@@ -360,7 +360,7 @@ class ToolRunner:
     async def _invoke(
         self, name: str, invoke: Callable[[], Awaitable[Any]], timeout: float | None
     ) -> Any:
-        """Await ``invoke()``; raise :class:`_TimedOut` after ``timeout`` seconds.
+        """Await ``invoke()``; raise `_TimedOut` after ``timeout`` seconds.
 
         With a nursery, the tool runs in a helper task there, so the time limit (or a
         cancellation) ends this wait at once even when the tool is a worker thread that

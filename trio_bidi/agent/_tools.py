@@ -1,7 +1,7 @@
 """Tools: the ``@tool`` decorator, tool specs from signatures, argument checking, results.
 
-``@tool`` turns a function into an :class:`AgentTool`. The tool's
-:class:`~trio_bidi.types.ToolSpec` comes from the function: its name, the first paragraph
+``@tool`` turns a function into an [`AgentTool`][trio_bidi.agent.AgentTool]. The tool's
+[`ToolSpec`][trio_bidi.types.ToolSpec] comes from the function: its name, the first paragraph
 of its docstring as the description, and a JSON schema of its parameters built from the
 type annotations, with each parameter's description taken from the Google-style ``Args:``
 section::
@@ -15,7 +15,7 @@ Args:
             unit: Temperature unit.
         \"\"\"
 
-A parameter named ``tool_context`` (or annotated :class:`ToolContext`, or named by
+A parameter named ``tool_context`` (or annotated [`ToolContext`][trio_bidi.ToolContext], or named by
 ``@tool(context="name")``), ``agent``, ``invocation_state`` or ``request_state`` is filled in
 by the agent and left out of the schema. Setting ``request_state["stop_event_loop"] = True``
 (the same dict as ``tool_context.invocation_state["request_state"]``, as in Strands) ends
@@ -87,9 +87,10 @@ class ToolContext:
         tool_use: The call: ``{"toolUseId", "name", "input"}``.
         agent: The agent running the tool (None for a bare ``tool.invoke``).
         invocation_state: As in Strands: the state given to
-            ``agent.run(invocation_state=...)`` (or :meth:`BidiAgent.session`), plus
-            ``"request_state"``, ``"agent"``, ``"model"``, ``"messages"`` and
-            ``"system_prompt"``. A per-call copy: adding keys does not change the agent's.
+            ``agent.run(invocation_state=...)`` (or
+            [`BidiAgent.session`][trio_bidi.BidiAgent.session]), plus ``"request_state"``,
+            ``"agent"``, ``"model"``, ``"messages"`` and ``"system_prompt"``. A per-call copy:
+            adding keys does not change the agent's.
         request_state: Per-call flags (``invocation_state["request_state"]`` is this same
             dict); set ``"stop_event_loop"`` to True to end the conversation.
     """
@@ -460,7 +461,7 @@ def _check_array(value: list[Any], schema: Mapping[str, Any], path: str) -> None
 
 
 def to_tool_result(tool_use_id: str, value: Any) -> ToolResult:
-    """Turn what a tool returned into a :class:`~trio_bidi.types.ToolResult`.
+    """Turn what a tool returned into a [`ToolResult`][trio_bidi.types.ToolResult].
 
     A ``str`` becomes a text block; a dict with ``status`` and ``content`` is taken as a
     result (its ``toolUseId`` replaced); other JSON-serialisable values become a json
@@ -510,7 +511,7 @@ class AgentTool(abc.ABC):
 
     @abc.abstractmethod
     async def invoke(self, tool_use: ToolUse, context: ToolContext) -> Any:
-        """Run one call and return its raw value (see :func:`to_tool_result`).
+        """Run one call and return its raw value (see `to_tool_result`).
 
         Raises:
             ToolArgumentError: The input does not fit the tool's schema.
@@ -518,7 +519,7 @@ class AgentTool(abc.ABC):
 
 
 class FunctionTool(AgentTool):
-    """A tool backed by a Python function (made by :func:`tool`).
+    """A tool backed by a Python function (made by [`tool`][trio_bidi.tool]).
 
     Calling the object calls the function directly, so decorated functions stay usable
     as functions.
@@ -526,11 +527,11 @@ class FunctionTool(AgentTool):
     Args:
         func: The function (sync or ``async def``).
         spec: The spec (built from ``func`` when None).
-        cancellable: See :class:`AgentTool`.
-        timeout_s: See :class:`AgentTool`.
+        cancellable: See [`AgentTool`][trio_bidi.agent.AgentTool].
+        timeout_s: See [`AgentTool`][trio_bidi.agent.AgentTool].
         name: Overrides the function's name in a built spec.
         description: Overrides the docstring's description in a built spec.
-        context: The parameter that receives the :class:`ToolContext` (besides
+        context: The parameter that receives the [`ToolContext`][trio_bidi.ToolContext] (besides
             ``tool_context`` and parameters annotated ``ToolContext``).
         input_schema: Replaces the schema built from the signature (Strands'
             ``inputSchema``: ``{"json": <JSON schema>}``; a bare JSON schema is wrapped).
@@ -732,19 +733,19 @@ def tool(
     ``spec["inputSchema"]["json"]`` and calls ``func(**input)``.
 
     Args:
-        first: The function, or a :class:`~trio_bidi.types.ToolSpec`.
+        first: The function, or a [`ToolSpec`][trio_bidi.types.ToolSpec].
         second: The function, when ``first`` is a spec.
         name: The tool's name (default: the function's name).
         description: The description (default: the docstring's first part).
         cancellable: Cancel running calls when the user barges in.
         timeout_s: This tool's time limit in seconds.
-        context: As in Strands: True passes the :class:`ToolContext` as the
+        context: As in Strands: True passes the [`ToolContext`][trio_bidi.ToolContext] as the
             ``tool_context`` parameter; a string names another parameter for it.
         inputSchema: As in Strands: the schema the model sees instead of the one built
             from the signature (``{"json": {...}}``).
 
     Returns:
-        A :class:`FunctionTool`, or a decorator making one.
+        A [`FunctionTool`][trio_bidi.agent.FunctionTool], or a decorator making one.
 
     Raises:
         BidiConfigurationError: The function cannot be a tool (an argument type with no
@@ -811,8 +812,8 @@ class DirectToolCall:
 
     Trio has no event loop to run a call from synchronous code, so direct calls are
     awaitable (Strands runs them synchronously). A call that is never awaited never runs;
-    it warns with :class:`RuntimeWarning` naming the line that made it, and using it as a
-    result (``call["status"]``) raises :class:`TypeError` saying to await it.
+    it warns with `RuntimeWarning` naming the line that made it, and using it as a
+    result (``call["status"]``) raises `TypeError` saying to await it.
 
     Args:
         name: The tool's name.
@@ -849,7 +850,7 @@ class DirectToolCall:
         raise self._not_awaited()
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Raise :class:`TypeError`: the call must be awaited first."""
+        """Raise `TypeError`: the call must be awaited first."""
         raise self._not_awaited()
 
     def __repr__(self) -> str:
@@ -894,7 +895,8 @@ class ToolRegistry:
     """The agent's tools by name.
 
     Args:
-        tools: Tools (:class:`AgentTool`), or plain functions (wrapped with :func:`tool`).
+        tools: Tools ([`AgentTool`][trio_bidi.agent.AgentTool]), or plain functions (wrapped with
+            [`tool`][trio_bidi.tool]).
 
     Raises:
         BidiConfigurationError: Two tools share a name, or an entry is not a tool.
@@ -906,7 +908,7 @@ class ToolRegistry:
             self.add(entry)
 
     def add(self, entry: AgentTool | Callable[..., Any]) -> AgentTool:
-        """Register a tool (a plain function is wrapped with :func:`tool`)."""
+        """Register a tool (a plain function is wrapped with [`tool`][trio_bidi.tool])."""
         if isinstance(entry, AgentTool):
             agent_tool = entry
         elif callable(entry):

@@ -1,6 +1,6 @@
 """Turn tracking: is the conversation at a turn boundary, where a restart loses nothing?
 
-Sans-IO: :class:`TurnTracker` is fed the model's events and the time, and answers when the
+Sans-IO: `TurnTracker` is fed the model's events and the time, and answers when the
 next boundary is. The agent restarts a connection that nears its time limit only there.
 """
 
@@ -26,7 +26,7 @@ class TurnTracker:
     """Follows one connection's turns: who speaks, and whether a reply is due.
 
     Args:
-        reply_wait_s: See :data:`REPLY_WAIT_S`.
+        reply_wait_s: See `REPLY_WAIT_S`.
     """
 
     __slots__ = ("_reply_wait_s", "awaiting_since", "response_id", "user_speaking")

@@ -3,7 +3,7 @@
 A server (or a model writing function arguments) can send JSON nested thousands of levels
 deep. Python's parser then raises ``RecursionError``, and a structure that parses but nests
 hundreds of levels breaks later recursive code (``copy.deepcopy`` of the history, printing).
-:func:`loads_bounded` turns both into a :class:`JSONNestingError` (a ``ValueError``).
+`loads_bounded` turns both into a `JSONNestingError` (a ``ValueError``).
 
 The check costs next to nothing on the hot path: finding the few ``{`` and ``[`` of a
 message runs at memchr speed (about 1 us for a 6 KB audio message, against about 7 us
@@ -145,7 +145,7 @@ def server_text(text: object, secrets: tuple[str, ...] = (), limit: int = MAX_SE
 
     The transport's rule, for text the providers receive: every secret it echoes (an API
     key a 401 body repeats) is scrubbed, control characters are escaped, and it is cut to
-    ``limit`` characters (see :func:`trio_bidi._transport._secrets.printable`).
+    ``limit`` characters (see `trio_bidi._transport._secrets.printable`).
 
     Args:
         text: The server's text (anything; ``str()`` is taken).

@@ -2,7 +2,8 @@
 
 ``BidiAgent(session_manager=FileSessionManager("s1", storage_dir="sessions"))`` continues a
 conversation Strands wrote there, and Strands continues one written here. See
-:class:`RepositorySessionManager` for when records are read and written.
+[`RepositorySessionManager`][trio_bidi.session.RepositorySessionManager] for when records are read
+and written.
 """
 
 from ._file import FileSessionManager as FileSessionManager

@@ -12,7 +12,8 @@ Writes are atomic: a record is written to a temporary file in the same directory
 and renamed over the old one (``os.replace``), so a crash never leaves a torn record. An
 agent is written by one agent object at a time: while an agent runs it holds an advisory
 lock (``flock``) on ``agents/agent_<id>/.writer.lock``; a second writer, in this process or
-another, is refused with :class:`SessionException`. The lock file is ignored by Strands.
+another, is refused with [`SessionException`][trio_bidi.session.SessionException]. The lock file is
+ignored by Strands.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ A session manager is a hook provider (``BidiAgent(session_manager=...)`` registe
 - when the agent stops, the agent record is written once more (the final state).
 
 Every read and write runs in a worker thread (``trio.to_thread``), one at a time and in
-order. The store itself is a :class:`SessionRepository`: plain blocking methods with
-Strands' names, so a Strands repository class fits too.
+order. The store itself is a [`SessionRepository`][trio_bidi.session.SessionRepository]: plain
+blocking methods with Strands' names, so a Strands repository class fits too.
 """
 
 from __future__ import annotations
@@ -46,7 +46,11 @@ class SessionRepository(Protocol):
     """A blocking session store (Strands' ``SessionRepository`` methods used for agents)."""
 
     def create_session(self, session: Session) -> Session:
-        """Write a new session; raise :class:`SessionException` if it exists."""
+        """Write a new session.
+
+        Raises:
+            SessionException: The session exists already.
+        """
 
     def read_session(self, session_id: str) -> Session | None:
         """Read a session, or None."""
@@ -119,7 +123,7 @@ def _repair(messages: list[Message]) -> list[Message]:
 
 
 class RepositorySessionManager:
-    """Persists agents of one session in a :class:`SessionRepository`.
+    """Stores agents of one session in a [`SessionRepository`][trio_bidi.session.SessionRepository].
 
     Args:
         session_id: The session (created in the store when it does not exist).

@@ -9,7 +9,8 @@
 Needs ``boto3`` (``pip install trio-bidi[s3]``). Every call runs in a worker thread. An S3
 object is replaced whole by each ``PutObject``, so readers never see a torn record. Message
 records are created with ``If-None-Match: *``: a second writer creating the same message
-index is refused (:class:`SessionException`) instead of overwriting it.
+index is refused ([`SessionException`][trio_bidi.session.SessionException]) instead of overwriting
+it.
 """
 
 from __future__ import annotations

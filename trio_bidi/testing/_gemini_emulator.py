@@ -2,7 +2,7 @@
 
 It speaks the Live API's WebSocket protocol (camelCase JSON, ``setup`` answered by
 ``setupComplete``, errors as close frames) on ``127.0.0.1`` and an ephemeral port, and
-is scripted like every emulator of :mod:`trio_bidi.testing`::
+is scripted like every emulator of `trio_bidi.testing`::
 
     async with GeminiLiveEmulator(api_key="test-key") as emulator:
         emulator.queue(FunctionCallReply("get_time"), SpokenReply("It is noon."))
@@ -25,8 +25,9 @@ every server message to the optional ``server_message_validator``. What a valida
 raises is recorded in ``emulator.violations`` (tests assert it stays empty). Like the
 real service, the emulator also understands the proto field names (``client_content``,
 ``mime_type``) that the official Python SDK sends in places; ``session.messages`` holds
-them camelCased. Each connection's :class:`EmulatedGeminiSession` keeps lower-level
-hooks (``send``, ``send_raw``, ``speak``, ``call_tools``, ``go_away``, ``close``...).
+them camelCased. Each connection's
+[`EmulatedGeminiSession`][trio_bidi.testing.EmulatedGeminiSession] keeps lower-level hooks
+(``send``, ``send_raw``, ``speak``, ``call_tools``, ``go_away``, ``close``...).
 """
 
 from __future__ import annotations
@@ -338,7 +339,9 @@ class EmulatedGeminiSession:
 
         Like the service, it then sends a fresh resumable handle right away (when the
         client asked for resumption and ``issue_handle``); the connection stays usable
-        for ``time_left_s`` (:meth:`expire` also closes it when the time is up).
+        for ``time_left_s``
+        ([`expire`][trio_bidi.testing._gemini_emulator.EmulatedGeminiSession.expire] also closes it
+        when the time is up).
         """
         await self.send({"goAway": {"timeLeft": f"{time_left_s:g}s"}})
         if issue_handle and self.resumption_enabled:
@@ -544,7 +547,7 @@ class GeminiLiveEmulator:
     Args:
         api_key: The key clients must present (``x-goog-api-key`` header or ``?key=``).
         client_message_validator: Called with every client message; what it raises is
-            recorded in :attr:`violations`.
+            recorded in `violations`.
         server_message_validator: Called with every message the emulator sends.
         auto_reply: Answer text turns, tool responses and audio ends by default.
         on_client_message: Called with each client message after setup; returning True
@@ -676,7 +679,9 @@ class GeminiLiveEmulator:
         """Wait until ``count`` client messages of ``kind`` arrived; return the last one.
 
         Args:
-            kind: As for :meth:`on_client` (``setup`` too).
+            kind: As for
+                [`on_client`][trio_bidi.testing._gemini_emulator.GeminiLiveEmulator.on_client]
+                (``setup`` too).
             count: How many to wait for (over all sessions unless ``session``).
             session: Count only this session's messages (after its setup).
         """

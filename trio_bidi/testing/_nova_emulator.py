@@ -1,11 +1,12 @@
 """A loopback Amazon Nova Sonic (Bedrock bidirectional stream) server for tests and demos.
 
 It speaks the real protocol: TLS with ALPN h2 and a generated test CA
-(:attr:`NovaSonicEmulator.ca_cert_pem_path`, :meth:`NovaSonicEmulator.ssl_context`),
-``POST /model/<id>/invoke-with-bidirectional-stream`` with a SigV4 signature checked
-against the emulator's test credentials, and an event-stream body whose every chunk
-signature is checked along the chain (a wrong signature gets the service's error). It
-records every client event and answers like the service::
+([`NovaSonicEmulator.ca_cert_pem_path`][trio_bidi.testing.NovaSonicEmulator.ca_cert_pem_path],
+[`NovaSonicEmulator.ssl_context`][trio_bidi.testing.NovaSonicEmulator.ssl_context]),
+``POST /model/<id>/invoke-with-bidirectional-stream`` with a SigV4 signature checked against the
+emulator's test credentials, and an event-stream body whose every chunk signature is checked along
+the chain (a wrong signature gets the service's error). It records every client event and answers
+like the service::
 
     async with NovaSonicEmulator() as emulator:
         model = BidiNovaSonicModel(client_config=emulator.client_config())
@@ -20,10 +21,10 @@ records every client event and answers like the service::
 
 An interactive USER text block, a tool result, or speech in the audio block followed by
 silence (energy VAD) makes a turn. The turn is answered with the next queued reply
-(:meth:`NovaSonicEmulator.queue`, shared with the other emulators) or a default spoken
-reply. A spoken reply is sent as the service does: SPECULATIVE assistant text, the audio,
-then the FINAL text; a barge-in ends the audio with ``INTERRUPTED`` and the text
-``{ "interrupted" : true }``.
+([`NovaSonicEmulator.queue`][trio_bidi.testing.NovaSonicEmulator.queue], shared with the other
+emulators) or a default spoken reply. A spoken reply is sent as the service does: SPECULATIVE
+assistant text, the audio, then the FINAL text; a barge-in ends the audio with ``INTERRUPTED`` and
+the text ``{ "interrupted" : true }``.
 """
 
 from __future__ import annotations
@@ -544,9 +545,9 @@ class NovaSonicEmulator:
     Args:
         access_key: The test access key id clients sign with.
         secret_key: The test secret key (the emulator checks signatures with it).
-        region: The region of :meth:`client_config`.
+        region: The region of [`client_config`][trio_bidi.testing.NovaSonicEmulator.client_config].
         client_event_validator: Applied to every client event; what it reports is kept
-            in :attr:`violations`.
+            in `violations`.
         reply_text: Builds the default reply from the user's text or transcript.
         reply_audio_ms: Audio length of default replies.
         transcribe: Builds the user transcript of speech from its length.

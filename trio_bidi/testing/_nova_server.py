@@ -1,7 +1,7 @@
 """Plumbing of the Nova Sonic emulator: a test CA, TLS + HTTP/2 serving, SigV4 checks.
 
 The service side of Bedrock's bidirectional stream, kept apart from the scripted
-behaviour (:mod:`._nova_emulator`): a ``trustme`` certificate authority whose CA
+behaviour (`_nova_emulator`): a ``trustme`` certificate authority whose CA
 certificate clients trust, an ``h2`` server connection per TCP connection with one
 sending lock and flow control both ways, and SigV4 verification written from the
 specification (independent of the client's botocore-based signer).
@@ -200,7 +200,7 @@ StreamHandler = Callable[["ServerConnection", int, dict[str, str]], Awaitable[No
 class ServerConnection:
     """One client's TLS HTTP/2 connection on the emulator's side.
 
-    Reading happens in :meth:`serve`; sending (any task) goes through one lock, and
+    Reading happens in `serve`; sending (any task) goes through one lock, and
     DATA waits for the client's flow-control window.
     """
 

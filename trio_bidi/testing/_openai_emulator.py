@@ -19,13 +19,16 @@ makes a user turn (server VAD), speech during a reply interrupts it, and
             await emulator.drop()              # abrupt disconnect (no close frame)
             await emulator.expire()            # the service's session time limit
 
-Replies are queued (:meth:`OpenAIRealtimeEmulator.queue`) and used by the next
-``response.create`` (or VAD turn); with an empty queue the default reply speaks
-``reply_text(<user text>)``. :meth:`~OpenAIRealtimeEmulator.on_client` adds rules run for
-client messages of a type. ``client_message_validator`` is applied to every client
-message and ``server_message_validator`` to every event the emulator sends; what they
-report is kept in :attr:`~OpenAIRealtimeEmulator.violations`. Each connection is an
-:class:`EmulatedOpenAISession` (``emulator.sessions``) with its own records.
+Replies are queued
+([`OpenAIRealtimeEmulator.queue`][trio_bidi.testing._openai_emulator.OpenAIRealtimeEmulator.queue])
+and used by the next ``response.create`` (or VAD turn); with an empty queue the default reply speaks
+``reply_text(<user text>)``.
+[`on_client`][trio_bidi.testing._openai_emulator.OpenAIRealtimeEmulator.on_client] adds rules run
+for client messages of a type. ``client_message_validator`` is applied to every client message and
+``server_message_validator`` to every event the emulator sends; what they report is kept in
+`violations`. Each connection is an
+[`EmulatedOpenAISession`][trio_bidi.testing.EmulatedOpenAISession] (``emulator.sessions``) with its
+own records.
 """
 
 from __future__ import annotations
@@ -926,7 +929,7 @@ class OpenAIRealtimeEmulator:
         api_key: The key clients must send as ``Authorization: Bearer <key>`` (None:
             accept any).
         client_message_validator: Applied to every client message; the problems it returns
-            (or the exception it raises) are kept in :attr:`violations`.
+            (or the exception it raises) are kept in `violations`.
         server_message_validator: The same for every server event the emulator sends (to
             prove the emulator itself speaks the protocol).
         reply_text: Builds the default reply from the user's text or transcript.

@@ -1,4 +1,4 @@
-"""Provider-neutral scripted replies, shared by every emulator in :mod:`trio_bidi.testing`.
+"""Provider-neutral scripted replies, shared by every emulator in `trio_bidi.testing`.
 
 Every emulator is scripted the same way: ``emulator.queue(*replies)`` queues replies for the
 next model turns (a text turn, a VAD turn, or a turn after tool results), in order; with an

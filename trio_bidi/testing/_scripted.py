@@ -47,15 +47,19 @@ _ServerItem = BidiOutputEvent | _Disconnect | _Expire
 
 
 class ScriptedConnection(ConnectionBase):
-    """One connection of a :class:`ScriptedModel`; the test drives it as the provider.
+    """One connection of a [`ScriptedModel`][trio_bidi.testing.ScriptedModel].
+
+    The test drives it as the provider.
 
     Attributes:
         system_prompt: What the client connected with.
         tools: What the client connected with.
         messages: The history the client replayed (a copy).
         given_restart_config: The restart data the client connected with.
-        resume_config: What :meth:`restart_config` offers a caller that restarts on its own
-            (a test sets it to play a provider with session resumption; default empty).
+        resume_config: What
+            [`restart_config`][trio_bidi.testing._scripted.ScriptedConnection.restart_config] offers
+            a caller that restarts on its own (a test sets it to play a provider with session
+            resumption; default empty).
         sent: Every event the client sent, in order.
     """
 
@@ -148,7 +152,7 @@ class ScriptedConnection(ConnectionBase):
 
 
 class ScriptedModel:
-    """An in-memory :class:`~trio_bidi.models.BidiModel` whose provider side the test plays.
+    """An in-memory [`BidiModel`][trio_bidi.BidiModel] whose provider side the test plays.
 
     Args:
         model_id: Reported in connection start events.
@@ -208,7 +212,7 @@ class ScriptedModel:
         messages: Sequence[Message] | None = None,
         **restart_config: Any,
     ) -> AsyncIterator[ScriptedConnection]:
-        """Open a scripted connection (see :class:`ScriptedConnection`)."""
+        """Open a [`ScriptedConnection`][trio_bidi.testing.ScriptedConnection]."""
         connection = ScriptedConnection(
             self,
             len(self.connections),

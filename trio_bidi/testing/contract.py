@@ -1,8 +1,10 @@
 """A reusable pytest suite that checks a provider keeps the model contract.
 
-Subclass :class:`BidiModelContract` in a test module (the subclass's name must start with
-``Test``) and implement :meth:`~BidiModelContract.harness`, an async context manager that
-starts whatever the provider talks to (an emulator) and yields a :class:`ContractHarness`::
+Subclass [`BidiModelContract`][trio_bidi.testing.contract.BidiModelContract] in a test module (the
+subclass's name must start with ``Test``) and implement
+[`harness`][trio_bidi.testing.contract.BidiModelContract.harness], an async context manager that
+starts whatever the provider talks to (an emulator) and yields a
+[`ContractHarness`][trio_bidi.testing.contract.ContractHarness]::
 
     class TestMyProviderContract(BidiModelContract):
         @asynccontextmanager

@@ -1,8 +1,8 @@
 """The Gemini Live provider: Google's Live API over a raw WebSocket.
 
-Three pieces, as every provider: :mod:`._wire` (pure JSON codec), :mod:`._protocol`
+Three pieces, as every provider: `_wire` (pure JSON codec), `_protocol`
 (sans-IO state: server messages to events, input events to client messages) and
-:mod:`._model` (the Trio connection). :mod:`._config` resolves the configuration.
+`_model` (the Trio connection). `_config` resolves the configuration.
 """
 
 from ._model import BidiGeminiLiveModel as BidiGeminiLiveModel

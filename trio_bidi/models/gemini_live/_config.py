@@ -2,7 +2,7 @@
 
 Pure functions over plain dicts. ``provider_config`` and ``client_config`` are deep-copied
 and checked key by key, so an unknown or misspelt key fails at construction with a
-:class:`~trio_bidi.errors.BidiConfigurationError` naming it.
+[`BidiConfigurationError`][trio_bidi.errors.BidiConfigurationError] naming it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_ID = "gemini-2.5-flash-native-audio-preview-09-2025"
-"""The model a :class:`~trio_bidi.models.BidiGeminiLiveModel` talks to by default."""
+"""The model a [`BidiGeminiLiveModel`][trio_bidi.BidiGeminiLiveModel] talks to by default."""
 
 DEFAULT_API_VERSION = "v1beta"
 """The Live API version in the default endpoint."""
@@ -165,7 +165,7 @@ class ProviderSettings:
 
     Attributes:
         config: The full configuration as the model reports it (``config["audio"]`` is an
-            :class:`~trio_bidi.types.AudioConfig`).
+            [`AudioConfig`][trio_bidi.types.AudioConfig]).
         audio: The audio configuration.
         text_input: ``"client_content"`` or ``"realtime"``: how text input is sent.
         manual_activity: True when the client signals speech with activityStart/End.

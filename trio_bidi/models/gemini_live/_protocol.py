@@ -1,9 +1,9 @@
 """Sans-IO state of one Gemini Live connection.
 
-:class:`GeminiLiveProtocol` turns decoded server messages into events and input events
-into wire messages. It never imports trio and never raises out of :meth:`receive`: a
-malformed message becomes a :class:`~trio_bidi.events.BidiErrorEvent` and the state stays
-usable.
+[`GeminiLiveProtocol`][trio_bidi.models.gemini_live.GeminiLiveProtocol] turns decoded server
+messages into events and input events into wire messages. It never imports trio and never raises out
+of [`receive`][trio_bidi.models.gemini_live.GeminiLiveProtocol.receive]: a malformed message becomes
+a [`BidiErrorEvent`][trio_bidi.events.BidiErrorEvent] and the state stays usable.
 
 What it keeps between messages:
 
@@ -292,7 +292,10 @@ class GeminiLiveProtocol:
 
     @property
     def has_outbox(self) -> bool:
-        """True when :meth:`take_outbox` has messages to send."""
+        """True when messages wait to be sent.
+
+        [`take_outbox`][trio_bidi.models.gemini_live.GeminiLiveProtocol.take_outbox] takes them.
+        """
         return bool(self._outbox)
 
     def receive_message(self, message: dict[str, Any]) -> list[BidiOutputEvent]:

@@ -1,14 +1,14 @@
 """A small HTTP/2 client for one long bidirectional request, on Trio with ``h2``.
 
 Bedrock's bidirectional stream is a single ``POST`` whose request body (events in) and
-response body (events out) stay open together. :class:`Http2Client` opens TLS with ALPN
+response body (events out) stay open together. `Http2Client` opens TLS with ALPN
 ``h2``, sends the request, and then:
 
-- one writer task (:meth:`Http2Client.run_writer`) is the only task that writes to the TLS
+- one writer task (`Http2Client.run_writer`) is the only task that writes to the TLS
   stream (Trio's ``SSLStream`` refuses concurrent ``send_all``); everyone else changes the
   ``h2`` state and wakes it. It sends DATA only within the peer's flow-control window.
-- the reader calls :meth:`Http2Client.receive_events` and acknowledges DATA it has
-  consumed (:meth:`Http2Client.acknowledge`), so the receive window reopens as the
+- the reader calls `Http2Client.receive_events` and acknowledges DATA it has
+  consumed (`Http2Client.acknowledge`), so the receive window reopens as the
   application keeps up; the initial receive window is raised well above the 64 KiB
   default so long audio output never stalls on window updates.
 """
@@ -60,8 +60,8 @@ _WRITE_TIMEOUT_S: Final = 10.0
 class Http2Client:
     """One TLS HTTP/2 connection carrying one streaming request.
 
-    Build it with :meth:`connect`; it never starts tasks itself: the owner runs
-    :meth:`run_writer` in its nursery and reads with :meth:`receive_events`.
+    Build it with `connect`; it never starts tasks itself: the owner runs
+    `run_writer` in its nursery and reads with `receive_events`.
     """
 
     def __init__(self, stream: trio.abc.Stream) -> None:

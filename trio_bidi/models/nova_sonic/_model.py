@@ -197,7 +197,10 @@ def _now_ms() -> int:
 
 
 class NovaSonicConnection(ConnectionBase):
-    """One Nova Sonic bidirectional stream (see :class:`ConnectionBase` for the contract)."""
+    """One Nova Sonic bidirectional stream.
+
+    See [`ConnectionBase`][trio_bidi.models.ConnectionBase] for the contract.
+    """
 
     def __init__(
         self,

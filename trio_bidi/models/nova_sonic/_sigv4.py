@@ -3,7 +3,7 @@
 The opening request is signed by ``botocore.auth.SigV4Auth`` with the payload hash preset
 to ``STREAMING-AWS4-HMAC-SHA256-EVENTS``. Every event the client then sends is wrapped in
 an envelope message signed in a chain: each signature covers the previous one, the
-envelope's ``:date`` header and the inner message (:class:`ChunkSigner`).
+envelope's ``:date`` header and the inner message (`ChunkSigner`).
 """
 
 from __future__ import annotations
