@@ -18,7 +18,7 @@ event but one: Strands puts the exception object itself in ``bidi_connection_res
 ``{"message": str(error), "restart_config": {...}}``.
 [`event_from_dict`][trio_bidi.events.event_from_dict] reads both. ``bidi_error`` holds ``message``,
 ``code`` (the exception's class name) and ``details``, as in Strands; the exception itself stays on
-`BidiErrorEvent.error`.
+[`BidiErrorEvent.error`][trio_bidi.events.BidiErrorEvent].
 """
 
 from __future__ import annotations
