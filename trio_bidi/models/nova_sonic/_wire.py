@@ -288,10 +288,13 @@ def _load_json(raw: bytes) -> Any:
     """``json.loads(raw)``, skipping its encoding detection when that would say UTF-8.
 
     ``json.loads`` picks UTF-8 for any text whose first two bytes are not NUL; a Nova
-    event starts with ``{``.
+    event starts with ``{``. Text that does not end where its JSON value ends (trailing
+    whitespace, extra data) goes through the full decode, so errors read the same.
     """
     if raw[:1] == b"{" and len(raw) >= 4 and raw[1]:
-        return _JSON.decode(raw.decode("utf-8", "surrogatepass"))
+        text = raw.decode("utf-8", "surrogatepass")
+        value, end = _JSON.raw_decode(text)
+        return value if end == len(text) else _JSON.decode(text)
     return json.loads(raw)
 
 
