@@ -34,7 +34,7 @@ event-stream framing or base64 here.
 Where the time goes (cProfile, 2026-12): on Strands' side about 80% of ``rate`` is the
 SDK's receive (``AsyncBytesReader.read`` runtime-checkable ``isinstance`` checks on every
 one of its four reads per message, header decoding, the smithy shape deserializers); on
-trio_bidi's side about two thirds is C work (base64 of the payload, CRC32, the JSON
+trio_bidi's side a little over half is C work (base64 of the payload, CRC32, the JSON
 scanner) and the rest the decoder's and protocol's Python.
 """
 
