@@ -75,7 +75,7 @@ def is_barge_in_text(text: str) -> bool:
         return False
     try:
         parsed = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(parsed, dict) and parsed.get("interrupted") is True
 
@@ -282,7 +282,7 @@ class NovaSonicProtocol:
         """Map one output message (event or exception) to events; never raises."""
         try:
             decoded = _wire.decode_output(message)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             error = BidiProtocolError(f"undecodable Nova Sonic output message: {exc}")
             logger.warning("error=<%s> | undecodable output message", exc)
             return [
@@ -319,7 +319,7 @@ class NovaSonicProtocol:
             if type(payload) is not dict and not isinstance(payload, Mapping):
                 raise TypeError(f"{name} must be an object")
             return handler(self, payload)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             error = BidiProtocolError(f"Nova event {name!r} is malformed: {exc!r}", raw=event)
             logger.warning("event=<%s>, error=<%r> | malformed Nova event", name, exc)
             return [BidiErrorEvent(error, {"event": name})]
@@ -411,7 +411,7 @@ class NovaSonicProtocol:
             for _ in range(2):
                 if isinstance(parsed, str):
                     parsed = json.loads(parsed) if parsed.strip() else {}
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             error = BidiProtocolError(
                 f"tool call {name!r} ({tool_use_id}) has malformed JSON input: {exc}", raw=payload
             )
