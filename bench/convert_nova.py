@@ -20,9 +20,11 @@ its real ``BidiNovaSonicModel.receive()`` async generator, driven without an eve
 output deserializer) over an async-iterable body like the CRT response's. So it counts
 the SDK's ``Event.decode_async`` (CRCs, headers), its shape deserialization of the
 chunk (JSON payload, base64 blob), and Strands' per-chunk loop: ``json.loads``,
-``_log_event_type`` (which base64-decodes every audio chunk and ``json.dumps`` text and
-tool events even with debug logging off; that is Strands' own code on its receive path)
-and ``_convert_nova_event``. Only the transport and the awaits are left out on both sides.
+``_log_event_type`` (which base64-decodes every audio chunk and ``json.dumps`` most other
+events even with debug logging off; that is Strands' own code on its receive path) and
+``_convert_nova_event``. Only the transport and the awaits are left out on both sides.
+Every chunk carries the same three headers, as Nova's output does, so trio_bidi's
+decoder decodes them once (its header cache); the SDK decodes them per message.
 
 ``rate_json``: conversion alone, from the inner Nova event JSON bytes (what the SDK hands
 Strands): both sides parse it the way their receive path does (Strands: ``decode`` +
