@@ -28,7 +28,7 @@ def reference(payload: bytes) -> Any:
     return event
 
 
-def outcome(decode: Any, data: bytes) -> tuple[str, Any]:
+def outcome(decode: Any, data: Any) -> tuple[str, Any]:
     try:
         return "ok", decode(data)
     except ValueError as exc:  # binascii.Error, JSONDecodeError, UnicodeDecodeError
