@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_bidi.models.nova_sonic._eventstream import (
+    HEADER_CACHE_SIZE,
     EventStreamDecoder,
     EventStreamError,
     HeaderValue,
@@ -93,6 +94,42 @@ def test_known_vector_matches_botocore_sample() -> None:
     assert data[:8] == b"\x00\x00\x00\x10\x00\x00\x00\x00"
     assert int.from_bytes(data[8:12], "big") == zlib.crc32(data[:8])
     assert decode_with_botocore(data) == [({}, b"")]
+
+
+def test_repeated_headers_are_decoded_once_and_read_only() -> None:
+    headers = {":message-type": "event", ":event-type": "chunk", ":content-type": "x"}
+    decoder = EventStreamDecoder()
+    decoder.feed(encode_message(headers, b"1") + encode_message(headers, b"2"))
+    first, second = decoder
+    assert (dict(first.headers), first.payload) == (headers, b"1")
+    assert (dict(second.headers), second.payload) == (headers, b"2")
+    assert first.headers is second.headers
+    with pytest.raises(TypeError):
+        first.headers[":event-type"] = "other"  # type: ignore[index]
+
+
+def test_distinct_headers_beyond_the_cache_still_decode() -> None:
+    count = HEADER_CACHE_SIZE * 3
+    decoder = EventStreamDecoder()
+    decoder.feed(b"".join(encode_message({":n": str(n)}, b"p") for n in range(count)))
+    decoded = [dict(message.headers) for message in decoder]
+    assert decoded == [{":n": str(n)} for n in range(count)]
+
+
+def test_bad_headers_after_good_ones_with_the_same_prefix_are_rejected() -> None:
+    good = encode_message({":event-type": "chunk"}, b"{}")
+    decoder = EventStreamDecoder()
+    decoder.feed(good)
+    assert [m.payload for m in decoder] == [b"{}"]
+    bad = bytearray(good)
+    headers_length = int.from_bytes(bad[4:8], "big")
+    bad[12 + headers_length - 1 - len("chunk") - 2] = 42  # an unknown header value type
+    body = bytes(bad[:-4])
+    decoder.feed(body + zlib.crc32(body).to_bytes(4, "big"))
+    with pytest.raises(EventStreamError, match="unknown header value type 42"):
+        next(decoder)
+    with pytest.raises(EventStreamError, match="broken"):
+        list(decoder)
 
 
 def test_corrupted_crc_is_rejected_and_the_stream_stays_broken() -> None:

@@ -15,11 +15,13 @@ import struct
 import uuid
 import zlib
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Final, TypeAlias
 
 import attrs
 
 __all__ = [
+    "HEADER_CACHE_SIZE",
     "EventStreamDecoder",
     "EventStreamError",
     "HeaderValue",
@@ -34,7 +36,9 @@ __all__ = [
 
 MAX_HEADERS_LENGTH: Final = 128 * 1024
 MAX_PAYLOAD_LENGTH: Final = 24 * 1024 * 1024
+HEADER_CACHE_SIZE: Final = 32
 _PRELUDE: Final = struct.Struct(">II")
+_PRELUDE_WITH_CRC: Final = struct.Struct(">III")
 _U32: Final = struct.Struct(">I")
 _PRELUDE_LENGTH: Final = 12
 _OVERHEAD: Final = _PRELUDE_LENGTH + 4
@@ -228,13 +232,19 @@ class EventStreamDecoder:
 
     Raises :class:`EventStreamError` from iteration on a bad prelude, CRC or header;
     the stream cannot continue after that (its framing is lost).
+
+    A stream repeats the same few header blocks (every Nova output chunk has the same
+    three headers), so decoded headers are kept by their bytes, up to
+    :data:`HEADER_CACHE_SIZE` distinct blocks per decoder (later ones are decoded each
+    time); :attr:`Message.headers` is therefore a read-only mapping.
     """
 
-    __slots__ = ("_broken", "_buffer")
+    __slots__ = ("_broken", "_buffer", "_header_cache")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._broken = False
+        self._header_cache: dict[bytes, Mapping[str, HeaderValue]] = {}
 
     @property
     def buffered(self) -> int:
@@ -246,39 +256,55 @@ class EventStreamDecoder:
         self._buffer += data
 
     def __iter__(self) -> Iterator[Message]:
-        return self
+        next_message = self._next_message
+        while (message := next_message()) is not None:
+            yield message
 
     def __next__(self) -> Message:
+        message = self._next_message()
+        if message is None:
+            raise StopIteration
+        return message
+
+    def _fail(self, reason: str) -> EventStreamError:
+        self._broken = True
+        return EventStreamError(reason)
+
+    def _next_message(self) -> Message | None:
         if self._broken:
             raise EventStreamError("the event stream is broken by an earlier framing error")
         buffer = self._buffer
-        if len(buffer) < _PRELUDE_LENGTH:
-            raise StopIteration
-        total, headers_length = _PRELUDE.unpack_from(buffer, 0)
-        try:
-            (prelude_crc,) = _U32.unpack_from(buffer, 8)
-            if zlib.crc32(bytes(buffer[:8])) != prelude_crc:
-                raise EventStreamError("prelude CRC mismatch")
-            if headers_length > MAX_HEADERS_LENGTH:
-                raise EventStreamError(f"headers length {headers_length} exceeds the maximum")
-            payload_length = total - headers_length - _OVERHEAD
-            if payload_length < 0 or payload_length > MAX_PAYLOAD_LENGTH:
-                raise EventStreamError(f"invalid message length {total}")
-        except EventStreamError:
-            self._broken = True
-            raise
-        if len(buffer) < total:
-            raise StopIteration
-        data = bytes(buffer[:total])
-        del buffer[:total]
-        (message_crc,) = _U32.unpack_from(data, total - 4)
-        if zlib.crc32(data[: total - 4]) != message_crc:
-            self._broken = True
-            raise EventStreamError("message CRC mismatch")
+        available = len(buffer)
+        if available < _PRELUDE_LENGTH:
+            return None
+        total, headers_length, prelude_crc = _PRELUDE_WITH_CRC.unpack_from(buffer, 0)
+        if zlib.crc32(buffer[:8]) != prelude_crc:
+            raise self._fail("prelude CRC mismatch")
+        if headers_length > MAX_HEADERS_LENGTH:
+            raise self._fail(f"headers length {headers_length} exceeds the maximum")
+        payload_length = total - headers_length - _OVERHEAD
+        if payload_length < 0 or payload_length > MAX_PAYLOAD_LENGTH:
+            raise self._fail(f"invalid message length {total}")
+        if available < total:
+            return None
+        if available == total:
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:total])
+            del buffer[:total]
+        end = total - 4
+        if zlib.crc32(memoryview(data)[:end]) != _U32.unpack_from(data, end)[0]:
+            raise self._fail("message CRC mismatch")
         headers_end = _PRELUDE_LENGTH + headers_length
-        try:
-            headers = _decode_headers(data[_PRELUDE_LENGTH:headers_end])
-        except EventStreamError:
-            self._broken = True
-            raise
-        return Message(headers, data[headers_end : total - 4])
+        raw_headers = data[_PRELUDE_LENGTH:headers_end]
+        headers = self._header_cache.get(raw_headers)
+        if headers is None:
+            try:
+                headers = MappingProxyType(_decode_headers(raw_headers))
+            except EventStreamError:
+                self._broken = True
+                raise
+            if len(self._header_cache) < HEADER_CACHE_SIZE:
+                self._header_cache[raw_headers] = headers
+        return Message(headers, data[headers_end:end])

@@ -75,7 +75,7 @@ def is_barge_in_text(text: str) -> bool:
         return False
     try:
         parsed = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(parsed, dict) and parsed.get("interrupted") is True
 
@@ -282,7 +282,7 @@ class NovaSonicProtocol:
         """Map one output message (event or exception) to events; never raises."""
         try:
             decoded = _wire.decode_output(message)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             error = BidiProtocolError(f"undecodable Nova Sonic output message: {exc}")
             logger.warning("error=<%s> | undecodable output message", exc)
             return [
@@ -308,7 +308,7 @@ class NovaSonicProtocol:
     def receive_event(self, event: Mapping[str, Any]) -> list[BidiOutputEvent]:
         """Map one decoded ``{"event": {...}}`` to events; never raises."""
         body = event.get("event")
-        if not isinstance(body, Mapping) or len(body) != 1:
+        if (type(body) is not dict and not isinstance(body, Mapping)) or len(body) != 1:
             return [BidiErrorEvent(BidiProtocolError("a Nova event must have one key", raw=event))]
         ((name, payload),) = body.items()
         handler = self._handlers.get(name)
@@ -316,10 +316,10 @@ class NovaSonicProtocol:
             logger.debug("event=<%s> | ignoring unknown Nova event", name)
             return _NO_EVENTS
         try:
-            if not isinstance(payload, Mapping):
+            if type(payload) is not dict and not isinstance(payload, Mapping):
                 raise TypeError(f"{name} must be an object")
             return handler(self, payload)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             error = BidiProtocolError(f"Nova event {name!r} is malformed: {exc!r}", raw=event)
             logger.warning("event=<%s>, error=<%r> | malformed Nova event", name, exc)
             return [BidiErrorEvent(error, {"event": name})]
@@ -387,9 +387,12 @@ class NovaSonicProtocol:
         audio = payload["content"]
         if not isinstance(audio, str):
             raise TypeError("audioOutput content must be a base64 string")
+        audio_event = BidiAudioStreamEvent(audio, "pcm", self._output_rate, 1)  # type: ignore[arg-type]
+        if self._response_id is not None:
+            return [audio_event]
         events: list[BidiOutputEvent] = []
         self._start_response(str(payload.get("contentId", "")), events)
-        events.append(BidiAudioStreamEvent(audio, "pcm", self._output_rate, 1))  # type: ignore[arg-type]
+        events.append(audio_event)
         return events
 
     def _on_tool_use(self, payload: Mapping[str, Any]) -> list[BidiOutputEvent]:
@@ -408,7 +411,7 @@ class NovaSonicProtocol:
             for _ in range(2):
                 if isinstance(parsed, str):
                     parsed = json.loads(parsed) if parsed.strip() else {}
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             error = BidiProtocolError(
                 f"tool call {name!r} ({tool_use_id}) has malformed JSON input: {exc}", raw=payload
             )

@@ -273,26 +273,51 @@ def decode_output(message: Message) -> dict[str, Any] | OutputException:
         )
     if kind != "event":
         raise ValueError(f"unknown :message-type {kind!r}")
-    event = json.loads(_payload_bytes(message.payload))
+    event = _load_json(_payload_bytes(message.payload))
     if not isinstance(event, dict) or not isinstance(event.get("event"), dict):
         raise ValueError("a Nova event must be {'event': {...}}")
     return event
 
 
-_PREFIXES: Final = (b'{"bytes":"', b'{"bytes": "')
+_JSON: Final = json.JSONDecoder()
+_PREFIX: Final = b'{"bytes": "'
+_COMPACT_PREFIX: Final = b'{"bytes":"'
+
+
+def _load_json(raw: bytes) -> Any:
+    """``json.loads(raw)``, skipping its encoding detection when that would say UTF-8.
+
+    ``json.loads`` picks UTF-8 for any text whose first two bytes are not NUL; a Nova
+    event starts with ``{``. Text that does not end where its JSON value ends (trailing
+    whitespace, extra data) goes through the full decode, so errors read the same.
+    """
+    if raw[:1] == b"{" and len(raw) >= 4 and raw[1]:
+        text = raw.decode("utf-8", "surrogatepass")
+        value, end = _JSON.raw_decode(text)
+        return value if end == len(text) else _JSON.decode(text)
+    return json.loads(raw)
 
 
 def _payload_bytes(payload: bytes) -> bytes:
     """The decoded ``bytes`` of a ``{"bytes": "<base64>"}`` payload.
 
-    The common exact shapes are sliced without a JSON parse (base64 has no characters
-    JSON escapes, except an escaped slash, which falls back to the parser).
+    The common exact shapes are sliced without a JSON parse: strict base64 accepts none
+    of the characters JSON escapes, so a slice it decodes is the JSON string's value.
+    A slice with a backslash or a quote in it (an escaped slash, more members) goes to
+    the parser; any other invalid base64 fails as it would after parsing.
     """
-    for prefix in _PREFIXES:
-        if payload.startswith(prefix) and payload.endswith(b'"}'):
-            encoded = payload[len(prefix) : -2]
-            if b"\\" not in encoded and b'"' not in encoded:
+    if payload[-2:] == b'"}':
+        encoded: bytes | None = None
+        if payload.startswith(_PREFIX) and len(payload) >= 13:
+            encoded = payload[11:-2]
+        elif payload.startswith(_COMPACT_PREFIX) and len(payload) >= 12:
+            encoded = payload[10:-2]
+        if encoded is not None:
+            try:
                 return binascii.a2b_base64(encoded, strict_mode=True)
+            except binascii.Error:
+                if b"\\" not in encoded and b'"' not in encoded:
+                    raise
     outer = json.loads(payload)
     if not isinstance(outer, dict) or not isinstance(outer.get("bytes"), str):
         raise ValueError("an event payload must be {'bytes': <base64>}")
