@@ -54,7 +54,7 @@ __all__ = ["BidiWebSocketIO", "BidiWebSocketInput", "BidiWebSocketOutput", "WebS
 
 logger = logging.getLogger(__name__)
 
-_ERROR_REPORTS_PER_S = 5.0  # refusals beyond this are counted, not all reported back
+_ERROR_REPORTS_PER_S = 10.0  # refusals reported back a second (burst: twice that)
 
 
 @attrs.frozen
@@ -144,7 +144,7 @@ class BidiWebSocketIO:
         self.session_info = dict(session_info or {})
         self.history_turns = history_turns
         self._bucket = _TokenBucket(max_messages_per_s, burst)
-        self._error_bucket = _TokenBucket(_ERROR_REPORTS_PER_S, _ERROR_REPORTS_PER_S)
+        self._error_bucket = _TokenBucket(_ERROR_REPORTS_PER_S, 2 * _ERROR_REPORTS_PER_S)
         self._send_lock = PromptLock()
         self._agent: AgentHandle | None = None
         self._input_audio: AudioFormat | None = None
