@@ -298,6 +298,9 @@ class BidiWebSocketIO:
 
     async def _playback(self, report: PlaybackReport) -> None:
         self._stats = attrs.evolve(self._stats, playback_reports=self._stats.playback_reports + 1)
+        if self._response_audio_ms == 0:
+            await trio.lowlevel.checkpoint()  # no audio of this response was sent: no-op
+            return
         # The page cannot have played more than it was sent of this response.
         played = min(report.played_ms, int(self._response_audio_ms))
         assert self._agent is not None

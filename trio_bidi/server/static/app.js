@@ -42,6 +42,7 @@ let capture = null;           // {stream, source, node}
 let lastSpeechAt = null;      // performance.now() of the last loud microphone chunk
 let turnStartAt = null;       // end of the user's turn (speech or a typed message)
 let awaitingFirstAudio = false;
+let responseActive = false;   // between bidi_response_start and bidi_response_complete
 const partial = { user: null, assistant: null };   // live transcript lines
 const tools = new Map();      // toolUseId -> line
 
@@ -134,6 +135,8 @@ function onPlayer(msg) {
   } else if (msg.type === "cleared") {
     state.clears += 1;
     ui.clears.textContent = state.clears;
+    // Report only when a reply was cut (speech can also start while nothing plays).
+    if (!responseActive && msg.clearedMs === 0) return;
     const played = Math.round(msg.playedMs);
     state.playbackReports.push({ playedMs: played, clearedMs: msg.clearedMs });
     sendJson({ type: "gateway_playback", played_ms: played });
@@ -161,7 +164,7 @@ async function startTalking() {
   capture = { stream, source, node };
   state.talking = true;
   ui.talk.setAttribute("aria-pressed", "true");
-  ui.talk.textContent = "⏹ Stop";
+  ui.talk.textContent = "■ Stop";
 }
 
 function stopTalking() {
@@ -173,7 +176,7 @@ function stopTalking() {
   }
   state.talking = false;
   ui.talk.setAttribute("aria-pressed", "false");
-  ui.talk.textContent = "🎙 Talk";
+  ui.talk.textContent = "● Talk";
 }
 
 function onMicChunk({ pcm, rms }) {
@@ -270,9 +273,11 @@ function onMessage(data) {
     case "bidi_audio_stream": return playAudio(unbase64(ev.audio), ev.sample_rate, ev.channels);
     case "bidi_transcript_stream": return showTranscript(ev);
     case "bidi_response_start":
+      responseActive = true;
       if (player) player.port.postMessage({ type: "mark" });
       return;
     case "bidi_response_complete":
+      responseActive = false;
       if (player) player.port.postMessage({ type: "flush" });
       return;
     case "bidi_interruption":
@@ -284,7 +289,7 @@ function onMessage(data) {
     case "tool_use_stream": {
       const use = ev.current_tool_use || {};
       const args = typeof use.input === "string" ? use.input : JSON.stringify(use.input ?? {});
-      const text = `🔧 ${use.name}(${args})`;
+      const text = `${use.name}(${args})`;
       const existing = tools.get(use.toolUseId);
       if (existing) existing.querySelector(".text").textContent = text;
       else tools.set(use.toolUseId, addLine("tool", text, "tool call"));

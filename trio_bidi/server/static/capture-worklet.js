@@ -44,8 +44,9 @@ class CaptureProcessor extends AudioWorkletProcessor {
       if (this.filled === this.chunk.length) {
         const rms = Math.sqrt(this.sumSquares / this.filled);
         const out = this.chunk;
+        const length = out.length;  // read before the transfer empties it
         this.port.postMessage({ pcm: out.buffer, rms }, [out.buffer]);
-        this.chunk = new Int16Array(out.length);
+        this.chunk = new Int16Array(length);
         this.filled = 0;
         this.sumSquares = 0;
       }
