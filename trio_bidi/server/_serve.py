@@ -295,6 +295,8 @@ def run_workers(settings: ServeSettings, out: IO[str]) -> int:
     build_app(settings)  # check the configuration (keys, tools) before binding
     config = hypercorn_config(settings)
     sockets = config.create_sockets()
+    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+        sock.listen(config.backlog)  # connections wait in the backlog while workers start
     context = multiprocessing.get_context("spawn")
     shutdown_event = context.Event()
     workers: list[Any] = []
