@@ -85,6 +85,11 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _STOP_DEADLINE_S = 10.0  # how long a replaced session may take to stop
 
 
+def str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    """Any iterable of strings as a tuple."""
+    return tuple(values)
+
+
 def optional_tuple(values: Iterable[str] | None) -> tuple[str, ...] | None:
     """``None`` stays None; any other iterable of strings becomes a tuple."""
     return None if values is None else tuple(values)

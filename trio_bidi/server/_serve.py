@@ -33,7 +33,7 @@ from starlette.applications import Starlette
 
 from ..agent import BidiAgent
 from ..errors import BidiConfigurationError
-from ._app import GatewaySettings, bearer_token_auth, create_app, optional_tuple
+from ._app import GatewaySettings, bearer_token_auth, create_app, optional_tuple, str_tuple
 
 __all__ = [
     "ServeSettings",
@@ -88,7 +88,7 @@ class ServeSettings:
     system_prompt: str | None = None
     tools: bool = True
     session_dir: str | None = None
-    tokens: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    tokens: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     allowed_origins: tuple[str, ...] | None = attrs.field(default=None, converter=optional_tuple)
     max_sessions: int = 100
     max_message_bytes: int = 256 * 1024
