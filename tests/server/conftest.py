@@ -1,7 +1,7 @@
 """Gateway tests: each async test runs under a real-time deadline and leaks no sockets.
 
-The browser tests (test_browser.py) get a longer deadline: Chromium starts in a few
-seconds and speaks in real time.
+The browser and load tests (test_browser.py, test_load.py) get a longer deadline: they
+start Chromium or worker processes and speak in real time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import trio
 
 _HERE = Path(__file__).parent
 _LIMIT_S = 30.0
-_BROWSER_LIMIT_S = 120.0
+_SLOW_LIMIT_S = 120.0
 
 
 def open_sockets() -> set[str]:
@@ -52,7 +52,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not isinstance(item, pytest.Function) or _HERE not in Path(item.path).parents:
             continue
         if inspect.iscoroutinefunction(item.obj):
-            limit = _BROWSER_LIMIT_S if Path(item.path).name == "test_browser.py" else _LIMIT_S
+            slow = Path(item.path).name in ("test_browser.py", "test_load.py")
+            limit = _SLOW_LIMIT_S if slow else _LIMIT_S
             item.obj = _with_deadline(item.obj, limit)
 
 

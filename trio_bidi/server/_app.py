@@ -117,6 +117,7 @@ class GatewaySettings:
             ``?audio=base64``.
         serve_page: Serve the bundled web page at ``/``.
         websocket_path: Where the WebSocket endpoint is.
+        session_info: Extra JSON fields for the page's first message (``gateway_session``).
     """
 
     authenticate: Authenticator | None = None
@@ -129,6 +130,7 @@ class GatewaySettings:
     binary_audio: bool = True
     serve_page: bool = True
     websocket_path: str = "/ws"
+    session_info: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def bearer_token_auth(tokens: Mapping[str, str] | Collection[str]) -> Authenticator:
@@ -290,6 +292,7 @@ class _Gateway:
             max_message_bytes=settings.max_message_bytes,
             max_messages_per_s=settings.max_messages_per_s,
             burst=settings.burst,
+            session_info=settings.session_info,
         )
         self.conversations += 1
         logger.info("session_id=<%s> | conversation starts", session.session_id)

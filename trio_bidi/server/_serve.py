@@ -118,14 +118,17 @@ def session_manager_kwargs(session_id: str, session_dir: str | None) -> dict[str
     """
     if session_dir is None:
         return {}
+    manager = _session_module().FileSessionManager(session_id, storage_dir=session_dir)
+    return {"session_manager": manager}
+
+
+def _session_module() -> Any:
     try:
-        module = importlib.import_module("trio_bidi.session")
+        return importlib.import_module("trio_bidi.session")
     except ImportError as exc:
         raise BidiConfigurationError(
             f"--session-dir needs trio_bidi.session (FileSessionManager): {exc}"
         ) from exc
-    manager = module.FileSessionManager(session_id, storage_dir=session_dir)
-    return {"session_manager": manager}
 
 
 def build_app(settings: ServeSettings) -> Starlette:
@@ -144,8 +147,12 @@ def build_app(settings: ServeSettings) -> Starlette:
         max_sessions=settings.max_sessions,
         max_message_bytes=settings.max_message_bytes,
         max_messages_per_s=settings.max_messages_per_s,
+        # Which worker process serves the page (shown on the page; used by the load bench).
+        session_info={"worker": os.getpid()},
     )
     tools = partial(_demo_tools, settings.tools)
+    if settings.session_dir is not None:
+        _session_module()  # fail now, not at the first page, when it is missing
     if not settings.emulator:
         from ..cli._chat import make_model
 

@@ -18,7 +18,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   status: $("status"), statusText: $("status-text"), talk: $("talk"), text: $("text"),
   send: $("send"), form: $("text-form"), level: $("level"), conversation: $("conversation"),
-  session: $("session-id"), model: $("model"), audio: $("audio-format"),
+  session: $("session-id"), model: $("model"), worker: $("worker"), audio: $("audio-format"),
   connections: $("connections"), restarts: $("restarts"), restored: $("restored"),
   buffered: $("buffered"), played: $("played"), underruns: $("underruns"), clears: $("clears"),
   latencies: $("latencies"),
@@ -333,6 +333,7 @@ function onHello(ev) {
   history.replaceState(null, "", here);
   ui.session.textContent = ev.session_id;
   ui.model.textContent = ev.model;
+  ui.worker.textContent = ev.worker ?? "–";
   ui.audio.textContent = `${ev.input_audio.sample_rate / 1000} kHz in, ${ev.output_audio.sample_rate / 1000} kHz out`;
   ui.connections.textContent = state.connections;
   ui.restored.textContent = ev.restored_messages;
