@@ -33,7 +33,7 @@ async def test_a_killed_worker_loses_no_conversation() -> None:
     assert report["turn_latency_p99_ms"] < 2000, report
 
 
-def test_binary_audio_frames_cost_the_server_less_than_base64_json() -> None:
+def test_the_codec_benchmark_measures_both_audio_forms() -> None:
     costs = load_bench().codec_costs(repeat=2000)
     assert costs["in_binary_bytes"] < costs["in_json_bytes"]
     assert set(costs) >= {

@@ -175,6 +175,7 @@ function stopTalking() {
     capture = null;
   }
   state.talking = false;
+  ui.level.style.width = "0%";
   ui.talk.setAttribute("aria-pressed", "false");
   ui.talk.textContent = "● Talk";
 }
