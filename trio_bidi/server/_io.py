@@ -178,7 +178,8 @@ class BidiWebSocketIO:
     # ------------------------------------------------------------------ lifecycle
 
     async def _start(self, agent: AgentHandle) -> None:
-        if self._greeted:
+        if self._greeted:  # the input and the output both start it
+            await trio.lowlevel.checkpoint()
             return
         self._agent = agent
         audio = agent.model.config.get("audio")
