@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 import trio
+import trustme
 
 from trio_bidi._websocket import WebSocketClosed, WebSocketHandshakeError, open_websocket
-from trio_bidi.server import GatewaySettings, bearer_token_auth, create_app
+from trio_bidi.errors import BidiConfigurationError
+from trio_bidi.server import (
+    GatewaySettings,
+    ServeSettings,
+    bearer_token_auth,
+    build_app,
+    create_app,
+)
 from trio_bidi.server._wire import AUDIO_HEADER, encode_audio_frame
 from trio_bidi.testing import OpenAIRealtimeEmulator, SpokenReply
 
@@ -290,3 +300,32 @@ async def test_a_failing_factory_is_reported(openai_emulator: OpenAIRealtimeEmul
         with pytest.raises(WebSocketClosed) as closed:
             await ws.receive()
         assert closed.value.code == 1011
+
+
+async def test_serving_a_provider_from_the_environment(
+    openai_emulator: OpenAIRealtimeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = ServeSettings(port=0, provider="openai", url=openai_emulator.url)
+    with pytest.raises(BidiConfigurationError, match="OPENAI_API_KEY"):
+        build_app(settings)
+    monkeypatch.setenv("OPENAI_API_KEY", openai_emulator.api_key or "")
+    async with running(build_app(settings)) as base, open_websocket(ws_url(base)) as ws:
+        assert (await receive_json(ws))["model"] == "gpt-realtime"
+        await ws.send_text(json.dumps(TEXT))
+        assert (await receive_until(ws, is_final_reply))["text"] == "You said: hello there"
+
+
+async def test_tls(openai_emulator: OpenAIRealtimeEmulator, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    settings = ServeSettings(port=0, certfile=str(certfile), keyfile=str(keyfile))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with running(gateway_for(openai_emulator), settings) as base:
+        assert base.startswith("https://")
+        async with open_websocket(ws_url(base), ssl_context=client_context) as ws:
+            assert (await receive_json(ws))["type"] == "gateway_session"

@@ -61,6 +61,9 @@ def add_serve_parser(subparsers: Any) -> None:
     serve.add_argument("--voice", help="the assistant's voice")
     serve.add_argument("--system", help="system prompt (instructions for the model)")
     serve.add_argument(
+        "--url", help="the provider's WebSocket endpoint (e.g. a local emulator or a proxy)"
+    )
+    serve.add_argument(
         "--no-tools",
         action="store_true",
         help="do not give the model the demo tools (current_time, calculate)",
@@ -109,6 +112,7 @@ def serve_settings(args: argparse.Namespace, environ: dict[str, str] | None = No
         provider=args.provider,
         model=args.model,
         voice=args.voice,
+        url=args.url,
         system_prompt=args.system,
         tools=not args.no_tools,
         session_dir=args.session_dir,

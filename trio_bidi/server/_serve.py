@@ -64,6 +64,7 @@ class ServeSettings:
         provider: ``"openai"`` or ``"gemini"`` (its key from the environment).
         model: The model id (default: the provider's).
         voice: The assistant's voice.
+        url: The provider's WebSocket endpoint (a proxy, or an emulator).
         system_prompt: Instructions for the model.
         tools: Give the model the demo tools ``current_time`` and ``calculate``.
         session_dir: Keep conversations in this directory (``FileSessionManager``), so a
@@ -85,6 +86,7 @@ class ServeSettings:
     provider: str = "openai"
     model: str | None = None
     voice: str | None = None
+    url: str | None = None
     system_prompt: str | None = None
     tools: bool = True
     session_dir: str | None = None
@@ -157,7 +159,9 @@ def build_app(settings: ServeSettings) -> Starlette:
         from ..cli._chat import make_model
 
         def model_for_session() -> Any:
-            return make_model(settings.provider, model_id=settings.model, voice=settings.voice)
+            return make_model(
+                settings.provider, model_id=settings.model, voice=settings.voice, url=settings.url
+            )
 
         model_for_session()  # fail now, not at the first page, when the key is missing
 
