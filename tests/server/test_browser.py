@@ -111,3 +111,30 @@ async def test_a_reload_continues_the_conversation(tmp_path: Path) -> None:
     replayed = [m for m in sessions[-1].messages if m["type"] == "conversation.item.create"]
     texts = [c.get("text", "") for m in replayed for c in m["item"].get("content", ())]
     assert any("pineapple" in t for t in texts), texts
+
+
+async def test_base64_audio_both_ways(tmp_path: Path) -> None:
+    wav = spoken_wav(tmp_path, "Good morning, how are you doing today")
+    settings = ServeSettings(port=0, emulator=True, emulator_reply_ms=1000)
+    app = build_app(settings)
+
+    def drive(base: str) -> dict[str, Any]:
+        driver = start_chromium(tmp_path / "profile", wav)
+        try:
+            driver.get(base + "/?audio=base64")
+            wait_for(driver, "window.trioBidi && trioBidi.connection === 'connected'")
+            driver.find_element("id", "talk").click()
+            wait_for(driver, "trioBidi.transcripts.some(t => t.role === 'assistant')", 30)
+            wait_for(driver, "trioBidi.playedMs > 300", 15)
+            return page_state(driver)
+        finally:
+            driver.quit()
+
+    async with running(app, settings) as base:
+        emulator = app.state.emulator["emulator"]
+        state = await trio.to_thread.run_sync(drive, base)
+        appended = emulator.messages_of("input_audio_buffer.append")
+
+    assert state["audioJsonReceived"] == state["audioChunksReceived"] > 0
+    assert len(appended) >= state["audioChunksSent"] // 2 > 0
+    assert state["errors"] == []

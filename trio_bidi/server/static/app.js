@@ -29,7 +29,7 @@ const state = (window.trioBidi = {
   connection: "connecting", connections: 0, sessionId: params.get("session"),
   restoredMessages: 0, history: [], modelRestarts: 0, errors: [], transcripts: [],
   toolCalls: [], toolResults: [], audioChunksReceived: 0, audioMsReceived: 0,
-  audioChunksSent: 0, playedMs: 0, bufferedMs: 0, underruns: 0, clears: 0,
+  audioChunksSent: 0, audioJsonReceived: 0, playedMs: 0, bufferedMs: 0, underruns: 0, clears: 0,
   playbackReports: [], latenciesMs: [], talking: false, closeCode: null,
 });
 
@@ -271,7 +271,9 @@ function onMessage(data) {
   const ev = JSON.parse(data);
   switch (ev.type) {
     case "gateway_session": return onHello(ev);
-    case "bidi_audio_stream": return playAudio(unbase64(ev.audio), ev.sample_rate, ev.channels);
+    case "bidi_audio_stream":
+      state.audioJsonReceived += 1;
+      return playAudio(unbase64(ev.audio), ev.sample_rate, ev.channels);
     case "bidi_transcript_stream": return showTranscript(ev);
     case "bidi_response_start":
       responseActive = true;
