@@ -15,6 +15,7 @@ import pytest
 import trio
 import trustme
 
+from trio_bidi import stop_conversation
 from trio_bidi._websocket import WebSocketClosed, WebSocketHandshakeError, open_websocket
 from trio_bidi.errors import BidiConfigurationError
 from trio_bidi.server import (
@@ -25,7 +26,7 @@ from trio_bidi.server import (
     create_app,
 )
 from trio_bidi.server._wire import AUDIO_HEADER, encode_audio_frame
-from trio_bidi.testing import OpenAIRealtimeEmulator, SpokenReply
+from trio_bidi.testing import FunctionCallReply, OpenAIRealtimeEmulator, SpokenReply
 
 from ._helpers import gateway_for, receive_json, receive_until, running, ws_url
 
@@ -329,3 +330,18 @@ async def test_tls(openai_emulator: OpenAIRealtimeEmulator, tmp_path: Path) -> N
         assert base.startswith("https://")
         async with open_websocket(ws_url(base), ssl_context=client_context) as ws:
             assert (await receive_json(ws))["type"] == "gateway_session"
+
+
+async def test_the_model_ending_the_conversation_closes_normally(
+    openai_emulator: OpenAIRealtimeEmulator,
+) -> None:
+    openai_emulator.queue(FunctionCallReply("stop_conversation", {}))
+    app = gateway_for(openai_emulator, tools=[stop_conversation])
+    async with running(app) as base, open_websocket(ws_url(base)) as ws:
+        await receive_json(ws)
+        await ws.send_text(json.dumps({**TEXT, "text": "goodbye"}))
+        close = await receive_until(ws, lambda m: m["type"] == "bidi_connection_close")
+        assert close["reason"] == "user_request"
+        with pytest.raises(WebSocketClosed) as closed:
+            await drain(ws)
+        assert closed.value.code == 1000

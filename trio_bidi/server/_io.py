@@ -30,7 +30,7 @@ import trio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .._util import PromptLock
-from ..errors import BidiStateError
+from ..errors import BidiConfigurationError, BidiStateError
 from ..events import (
     BidiAudioStreamEvent,
     BidiErrorEvent,
@@ -117,6 +117,9 @@ class BidiWebSocketIO:
             1008) by raising :class:`~trio_bidi.server.BidiMessageRefusedError`.
         session_info: Extra JSON-serialisable fields for the ``gateway_session`` message.
         history_turns: How many turns of restored history the first message carries.
+
+    Raises:
+        BidiConfigurationError: A limit is out of range.
     """
 
     def __init__(
@@ -133,9 +136,11 @@ class BidiWebSocketIO:
         history_turns: int = 50,
     ) -> None:
         if max_message_bytes < 1024:
-            raise ValueError(f"max_message_bytes must be at least 1024, got {max_message_bytes}")
+            raise BidiConfigurationError(
+                f"max_message_bytes must be at least 1024, got {max_message_bytes}"
+            )
         if max_messages_per_s <= 0 or burst < 1:
-            raise ValueError("max_messages_per_s must be > 0 and burst >= 1")
+            raise BidiConfigurationError("max_messages_per_s must be > 0 and burst >= 1")
         self.websocket = websocket
         self.session_id = session_id
         self.binary_audio = binary_audio

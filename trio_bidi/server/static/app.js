@@ -255,6 +255,11 @@ function onClose(e) {
     stopTalking();
     return;
   }
+  if (e.code === 1000) {
+    setStatus("closed", "conversation ended (reload to start again)");
+    stopTalking();
+    return;
+  }
   setStatus("reconnecting", `connection lost (${e.code}); reconnecting…`);
   note(`connection lost (code ${e.code}); reconnecting`);
   setTimeout(connect, reconnectDelay);
