@@ -47,6 +47,10 @@ async def test_the_page_talks_listens_and_stops_for_a_barge_in(tmp_path: Path) -
                 "trioBidi.transcripts.some(t => t.text.startsWith('The result is'))",
                 20,
             )
+            # The service ends the model connection (its time limit): the agent
+            # reconnects and the page says so; the conversation goes on.
+            trio.from_thread.run(emulator.expire)
+            wait_for(driver, "trioBidi.modelRestarts >= 1", 20)
             driver.save_screenshot(str(screenshot))
             return page_state(driver)
         finally:

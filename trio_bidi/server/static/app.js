@@ -181,6 +181,7 @@ function stopTalking() {
 }
 
 function onMicChunk({ pcm, rms }) {
+  if (!capture) return;   // a chunk posted just before the microphone stopped
   ui.level.style.width = `${Math.min(100, rms * 400)}%`;
   const now = performance.now();
   if (rms >= SPEECH_RMS) {
@@ -342,7 +343,7 @@ function onHello(ev) {
   ui.session.textContent = ev.session_id;
   ui.model.textContent = ev.model;
   ui.worker.textContent = ev.worker ?? "–";
-  ui.audio.textContent = `${ev.input_audio.sample_rate / 1000} kHz in, ${ev.output_audio.sample_rate / 1000} kHz out`;
+  ui.audio.textContent = `${ev.input_audio.sample_rate / 1000} / ${ev.output_audio.sample_rate / 1000} kHz`;
   ui.connections.textContent = state.connections;
   ui.restored.textContent = ev.restored_messages;
   if (state.connections === 1 && ev.history.length) {
