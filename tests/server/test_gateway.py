@@ -345,3 +345,22 @@ async def test_the_model_ending_the_conversation_closes_normally(
         with pytest.raises(WebSocketClosed) as closed:
             await drain(ws)
         assert closed.value.code == 1000
+
+
+async def test_a_message_beyond_hypercorns_limit_closes_only_that_connection(
+    openai_emulator: OpenAIRealtimeEmulator,
+) -> None:
+    # Up to 4 x max_message_bytes the gateway answers with an error event; beyond,
+    # Hypercorn closes the connection itself (1009) before buffering more.
+    app = gateway_for(openai_emulator)
+    async with running(app) as base:
+        async with open_websocket(ws_url(base)) as bully:
+            await receive_json(bully)
+            await bully.send_bytes(b"A" * (4 * 256 * 1024 + 1))
+            with pytest.raises(WebSocketClosed) as closed:
+                await drain(bully)
+            assert closed.value.code == 1009
+        async with open_websocket(ws_url(base)) as other:
+            await receive_json(other)
+            await other.send_text(json.dumps(TEXT))
+            assert (await receive_until(other, is_final_reply))["text"]
