@@ -94,7 +94,13 @@ def serve_settings(args: argparse.Namespace, environ: dict[str, str] | None = No
         BidiConfigurationError: A bad combination (a worker count below 1, TLS half given).
     """
     from ..errors import BidiConfigurationError
-    from ..server import ServeSettings
+
+    try:
+        from ..server import ServeSettings
+    except ImportError as exc:
+        raise BidiConfigurationError(
+            f"trio-bidi serve needs the server extra: pip install 'trio-bidi[server]' ({exc})"
+        ) from exc
 
     env = os.environ if environ is None else environ
     if args.workers < 1:
@@ -150,9 +156,9 @@ def run_serve(args: argparse.Namespace, out: IO[str]) -> int:
     Raises:
         BidiError: The configuration is not usable (the caller prints it).
     """
+    settings = serve_settings(args)  # (says so when the server extra is missing)
     from ..server import build_app, hypercorn_config, run_workers, serve
 
-    settings = serve_settings(args)
     out.write(_banner(settings))
     out.flush()
     if settings.workers > 1:
