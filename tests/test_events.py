@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -109,15 +110,22 @@ EVENTS: dict[type[ev.BidiEvent], st.SearchStrategy[Any]] = {
         st.none() | json_dicts,
     ),
     ev.ToolUseStreamEvent: st.builds(
-        lambda tid, name, args: ev.ToolUseStreamEvent(
-            {"toolUse": {"input": json.dumps(args)}},
-            {"toolUseId": tid, "name": name, "input": args},
+        lambda tid, name, args: ev.ToolUseStreamEvent.from_tool_use(
+            {"toolUseId": tid, "name": name, "input": args}
         ),
         text,
         text,
         json_dicts,
     ),
     ev.ToolResultEvent: st.builds(ev.ToolResultEvent, tool_results),
+    ev.ToolStreamEvent: st.builds(
+        lambda tid, name, data: ev.ToolStreamEvent(
+            {"toolUseId": tid, "name": name, "input": {}}, data
+        ),
+        text,
+        text,
+        json_values,
+    ),
     ev.BidiToolCancellationEvent: st.builds(
         ev.BidiToolCancellationEvent, st.lists(text, max_size=4).map(tuple)
     ),
@@ -138,8 +146,33 @@ def test_round_trip(cls: type[ev.BidiEvent], data: st.DataObject) -> None:
     as_dict = event.to_dict()
     assert as_dict["type"] == cls.type
     assert ev.event_from_dict(as_dict) == event
-    assert ev.event_from_dict(json.loads(json.dumps(as_dict))) == event
+    assert ev.event_from_dict(json.loads(json.dumps(event.to_json_dict()))) == event
     assert event["type"] == cls.type
+
+
+@pytest.mark.parametrize("cls", list(EVENTS), ids=lambda c: c.__name__)
+@given(data=st.data())
+def test_event_is_a_read_only_mapping_over_its_dict(
+    cls: type[ev.BidiEvent], data: st.DataObject
+) -> None:
+    event = data.draw(EVENTS[cls])
+    expected = event.to_dict()
+    assert isinstance(event, Mapping)
+    assert dict(event) == expected
+    assert {**event} == expected
+    assert list(event) == list(expected)
+    assert list(event.keys()) == list(expected.keys())
+    assert list(event.items()) == list(expected.items())
+    assert len(event) == len(expected)
+    assert "type" in event
+    assert 0 not in event
+    assert event.get("no such key", "fallback") == "fallback"
+    assert event.as_dict() == expected
+    with pytest.raises(KeyError):
+        event["no such key"]
+    with pytest.raises(TypeError):
+        event["type"] = "x"  # type: ignore[index]
+    assert json.loads(json.dumps(event.to_json_dict()))["type"] == cls.type
 
 
 # Strands 1.40's dict for the same constructor arguments (from its events module).
@@ -220,13 +253,29 @@ STRANDS_SHAPES: list[tuple[ev.BidiEvent, dict[str, Any]]] = [
         {"type": "bidi_error", "message": "bad", "code": "ValueError", "details": {"k": 1}},
     ),
     (
+        # The partial (streaming) delta is completed: Strands' bidi providers put the
+        # whole call, input parsed, in the delta.
         ev.ToolUseStreamEvent(
             {"toolUse": {"input": "{}"}}, {"toolUseId": "t", "name": "n", "input": {}}
         ),
         {
             "type": "tool_use_stream",
-            "delta": {"toolUse": {"input": "{}"}},
+            "delta": {"toolUse": {"toolUseId": "t", "name": "n", "input": {}}},
             "current_tool_use": {"toolUseId": "t", "name": "n", "input": {}},
+        },
+    ),
+    (
+        ev.BidiUsageEvent(1, 2, 3, []),
+        {"type": "bidi_usage", "inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
+    ),
+    (
+        ev.ToolStreamEvent({"toolUseId": "t", "name": "n", "input": {}}, {"p": 1}),
+        {
+            "type": "tool_stream",
+            "tool_stream_event": {
+                "tool_use": {"toolUseId": "t", "name": "n", "input": {}},
+                "data": {"p": 1},
+            },
         },
     ),
     (
@@ -266,10 +315,40 @@ def test_unknown_error_class_is_reported_by_name() -> None:
 
 
 def test_restart_event_carries_restart_config() -> None:
-    event = ev.BidiConnectionRestartEvent(BidiModelTimeoutError("limit", handle="h1"))
-    rebuilt = ev.event_from_dict(json.loads(json.dumps(event.to_dict())))
+    error = BidiModelTimeoutError("limit", handle="h1")
+    event = ev.BidiConnectionRestartEvent(error)
+    assert event["timeout_error"] is error  # the exception itself, as in Strands
+    assert event.to_json_dict()["timeout_error"] == {
+        "message": "limit",
+        "restart_config": {"handle": "h1"},
+    }
+    rebuilt = ev.event_from_dict(json.loads(json.dumps(event.to_json_dict())))
     assert isinstance(rebuilt, ev.BidiConnectionRestartEvent)
     assert rebuilt.timeout_error.restart_config == {"handle": "h1"}
+    assert ev.event_from_dict(dict(event)) == event
+
+
+def test_tool_events_name_their_call() -> None:
+    result = ev.ToolResultEvent(
+        {"toolUseId": "t9", "status": "error", "content": [{"text": "x"}]}, ValueError("x")
+    )
+    assert result.tool_use_id == "t9"
+    assert isinstance(result.exception, ValueError)
+    assert "exception" not in result
+    stream = ev.ToolStreamEvent({"toolUseId": "t8", "name": "n", "input": {}}, "half way")
+    assert stream.tool_use_id == "t8"
+
+
+def test_usage_keys_only_when_reported() -> None:
+    usage = ev.BidiUsageEvent(
+        1, 2, 3, [ev.ModalityUsage(modality="text", input_tokens=1, output_tokens=2)]
+    )
+    assert usage["modality_details"] == [
+        {"modality": "text", "input_tokens": 1, "output_tokens": 2}
+    ]
+    assert "cacheReadInputTokens" not in usage
+    assert "modality_details" not in ev.BidiUsageEvent(1, 2, 3, [])
+    assert "cacheReadInputTokens" in ev.BidiUsageEvent(1, 2, 3, cache_read_input_tokens=0)
 
 
 @pytest.mark.parametrize(

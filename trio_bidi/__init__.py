@@ -17,8 +17,10 @@ from .agent import BidiBeforeToolCallEvent as BidiBeforeToolCallEvent
 from .agent import BidiHookEvent as BidiHookEvent
 from .agent import BidiInterruptionHookEvent as BidiInterruptionHookEvent
 from .agent import BidiMessageAddedEvent as BidiMessageAddedEvent
+from .agent import ConcurrentToolExecutor as ConcurrentToolExecutor
 from .agent import HookProvider as HookProvider
 from .agent import HookRegistry as HookRegistry
+from .agent import SequentialToolExecutor as SequentialToolExecutor
 from .agent import ToolContext as ToolContext
 from .agent import stop_conversation as stop_conversation
 from .agent import tool as tool
@@ -46,9 +48,13 @@ from .events import BidiTextInputEvent as BidiTextInputEvent
 from .events import BidiToolCancellationEvent as BidiToolCancellationEvent
 from .events import BidiTranscriptStreamEvent as BidiTranscriptStreamEvent
 from .events import BidiUsageEvent as BidiUsageEvent
+from .events import ModalityUsage as ModalityUsage
 from .events import ToolResultEvent as ToolResultEvent
+from .events import ToolStreamEvent as ToolStreamEvent
 from .events import ToolUseStreamEvent as ToolUseStreamEvent
 from .events import event_from_dict as event_from_dict
+from .io import BidiAudioIO as BidiAudioIO
+from .io import BidiTextIO as BidiTextIO
 from .models import BidiConnection as BidiConnection
 from .models import BidiGeminiLiveModel as BidiGeminiLiveModel
 from .models import BidiModel as BidiModel
@@ -65,6 +71,7 @@ __all__ = [
     "BidiAgent",
     "BidiAgentInitializedEvent",
     "BidiAudioFormatError",
+    "BidiAudioIO",
     "BidiAudioInputEvent",
     "BidiAudioStreamEvent",
     "BidiBeforeConnectionRestartEvent",
@@ -94,14 +101,19 @@ __all__ = [
     "BidiResponseCompleteEvent",
     "BidiResponseStartEvent",
     "BidiStateError",
+    "BidiTextIO",
     "BidiTextInputEvent",
     "BidiToolCancellationEvent",
     "BidiTranscriptStreamEvent",
     "BidiUsageEvent",
+    "ConcurrentToolExecutor",
     "HookProvider",
     "HookRegistry",
+    "ModalityUsage",
+    "SequentialToolExecutor",
     "ToolContext",
     "ToolResultEvent",
+    "ToolStreamEvent",
     "ToolUseStreamEvent",
     "event_from_dict",
     "stop_conversation",

@@ -5,20 +5,25 @@ Every event is a frozen ``attrs`` class named as in the Strands Agents ``bidi`` 
 :func:`event_from_dict` is its inverse, so events can cross a JSON boundary (a browser, a
 log) and come back equal. Audio and images stay base64 ``str`` as on the wire.
 
-Events also answer ``event["key"]`` and ``event.get("key")`` from their dict form, so code
-written against Strands' dict-based events keeps working.
+Every event is also a read-only :class:`collections.abc.Mapping` over exactly its
+``to_dict()`` view, as Strands' events are ``dict`` subclasses: ``"type" in event``,
+``event["type"]``, ``event.get("key")``, ``event.keys()``, ``dict(event)``, ``{**event}`` and
+iteration all work. The view is built on first use and cached (events are immutable), so
+constructing an event costs nothing more.
 
-Two dict forms differ from Strands because Strands puts an exception object in the dict:
-``bidi_error`` holds ``message``, ``code`` (the exception's class name) and ``details``
-(the exception stays on :attr:`BidiErrorEvent.error`), and ``bidi_connection_restart``
-holds ``timeout_error`` as ``{"message", "restart_config"}``.
+JSON: ``json.dumps(event.to_json_dict())``. ``to_json_dict()`` equals ``to_dict()`` for every
+event but one: Strands puts the exception object itself in ``bidi_connection_restart``'s
+``timeout_error`` (and so does ``to_dict()`` here); the JSON form holds it as
+``{"message": str(error), "restart_config": {...}}``. :func:`event_from_dict` reads both.
+``bidi_error`` holds ``message``, ``code`` (the exception's class name) and ``details``, as in
+Strands; the exception itself stays on :attr:`BidiErrorEvent.error`.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Literal, TypeAlias, get_args
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Literal, TypeAlias, TypedDict, get_args
 
 import attrs
 
@@ -49,9 +54,11 @@ __all__ = [
     "BidiUsageEvent",
     "CloseReason",
     "InterruptionReason",
+    "ModalityUsage",
     "Role",
     "StopReason",
     "ToolResultEvent",
+    "ToolStreamEvent",
     "ToolUseStreamEvent",
     "event_from_dict",
 ]
@@ -94,22 +101,56 @@ def _one_of(allowed: frozenset[Any], what: str) -> Callable[[Any, attrs.Attribut
     return check
 
 
-class BidiEvent(abc.ABC):
-    """Base of every event: dict-style read access to the Strands dict form."""
+class BidiEvent(Mapping[str, Any]):
+    """Base of every event: a read-only mapping over its Strands dict form.
 
-    __slots__ = ()
+    ``to_dict()`` returns a new dict each call; the mapping methods read a cached view of
+    it (built on first use), so ``event["type"]`` and ``"text" in event`` are cheap.
+    """
+
+    __slots__ = ("_view",)
     type: ClassVar[str]
 
     @abc.abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """Return the event in its Strands dict shape."""
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict form (``json.dumps(event.to_json_dict())``).
+
+        The same as :meth:`to_dict` except for :class:`BidiConnectionRestartEvent`.
+        """
+        return self.to_dict()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a plain dict copy of the event (as Strands' ``TypedEvent.as_dict()``)."""
+        return self.to_dict()
+
+    def _mapping(self) -> dict[str, Any]:
+        try:
+            return self._view  # type: ignore[attr-defined,no-any-return]
+        except AttributeError:
+            view = self.to_dict()
+            object.__setattr__(self, "_view", view)
+            return view
+
     def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
+        if key == "type":
+            return self.type
+        return self._mapping()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._mapping()
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return ``self.to_dict().get(key, default)``, as on a Strands event dict."""
-        return self.to_dict().get(key, default)
+        """Return ``self[key]``, or ``default`` when the dict form has no such key."""
+        return self._mapping().get(key, default)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -217,7 +258,11 @@ class BidiConnectionRestartEvent(BidiEvent):
     timeout_error: BidiModelTimeoutError = attrs.field(eq=_timeout_error_key)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the event's dict form (the error as ``{"message", "restart_config"}``)."""
+        """Return the Strands dict form: ``timeout_error`` is the exception object."""
+        return {"type": self.type, "timeout_error": self.timeout_error}
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the JSON form: the error as ``{"message", "restart_config"}``."""
         return {
             "type": self.type,
             "timeout_error": {
@@ -338,15 +383,42 @@ class BidiResponseCompleteEvent(BidiEvent):
         return {"type": self.type, "response_id": self.response_id, "stop_reason": self.stop_reason}
 
 
+class ModalityUsage(TypedDict):
+    """Token usage of one modality (an item of :attr:`BidiUsageEvent.modality_details`).
+
+    Attributes:
+        modality: ``"text"``, ``"audio"``, ``"image"`` or ``"cached"`` (Gemini may name
+            others, such as ``"MODALITY_UNSPECIFIED"``).
+        input_tokens: Input tokens of this modality.
+        output_tokens: Output tokens of this modality.
+    """
+
+    modality: str
+    input_tokens: int
+    output_tokens: int
+
+
+_Details: TypeAlias = list[ModalityUsage] | list[dict[str, Any]] | None
+
+
+def _details_or_none(value: _Details) -> _Details:
+    # An empty breakdown is no breakdown: the dict form omits the key either way.
+    return value or None
+
+
 @attrs.frozen
 class BidiUsageEvent(BidiEvent):
     """Token usage of a response.
+
+    The dict form has ``modality_details`` only when there is a breakdown, and the cache
+    keys only when the provider reported them, as in Strands.
 
     Attributes:
         input_tokens: Input tokens over all modalities.
         output_tokens: Output tokens over all modalities.
         total_tokens: Their sum as the provider reports it.
-        modality_details: Per-modality usage: ``{"modality", "input_tokens", "output_tokens"}``.
+        modality_details: Per-modality usage (:class:`ModalityUsage` dicts), or None
+            (an empty list is stored as None).
         cache_read_input_tokens: Input tokens served from the provider's cache.
         cache_write_input_tokens: Input tokens written to the provider's cache.
     """
@@ -355,7 +427,7 @@ class BidiUsageEvent(BidiEvent):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    modality_details: list[dict[str, Any]] | None = None
+    modality_details: _Details = attrs.field(default=None, converter=_details_or_none)
     cache_read_input_tokens: int | None = None
     cache_write_input_tokens: int | None = None
 
@@ -445,18 +517,40 @@ class BidiErrorEvent(BidiEvent):
         }
 
 
+def _full_delta(delta: dict[str, Any], current_tool_use: dict[str, Any]) -> dict[str, Any]:
+    inner = delta.get("toolUse")
+    if isinstance(inner, dict) and "toolUseId" in inner:
+        return delta
+    # The streaming form ({"toolUse": {"input": "<json>"}}): Strands' bidi providers put
+    # the whole call in the delta, so complete it from current_tool_use.
+    return {**delta, "toolUse": dict(current_tool_use)}
+
+
 @attrs.frozen
 class ToolUseStreamEvent(BidiEvent):
     """The model asks for a tool call.
 
     Attributes:
-        delta: ``{"toolUse": {"input": <arguments as a JSON string>}}``.
-        current_tool_use: The whole call: ``{"toolUseId", "name", "input"}``.
+        delta: ``{"toolUse": <the whole call>}`` as in Strands' bidi providers; a partial
+            delta given to the constructor (``{"toolUse": {"input": "<json>"}}``) is
+            completed from ``current_tool_use``.
+        current_tool_use: The whole call: ``{"toolUseId", "name", "input"}`` with the
+            input parsed.
     """
 
     type: ClassVar[str] = "tool_use_stream"
     delta: dict[str, Any]
     current_tool_use: dict[str, Any]
+
+    def __attrs_post_init__(self) -> None:
+        full = _full_delta(self.delta, self.current_tool_use)
+        if full is not self.delta:
+            object.__setattr__(self, "delta", full)
+
+    @classmethod
+    def from_tool_use(cls, tool_use: Mapping[str, Any]) -> ToolUseStreamEvent:
+        """Build the event for a complete call ``{"toolUseId", "name", "input"}``."""
+        return cls({"toolUse": dict(tool_use)}, dict(tool_use))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event in its Strands dict shape."""
@@ -469,14 +563,47 @@ class ToolResultEvent(BidiEvent):
 
     Attributes:
         tool_result: ``{"toolUseId", "status", "content"}``.
+        exception: What the tool raised, when it raised (not in the dict form).
     """
 
     type: ClassVar[str] = "tool_result"
     tool_result: ToolResult
+    exception: Exception | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def tool_use_id(self) -> str:
+        """The ``toolUseId`` of the call this result answers."""
+        return self.tool_result["toolUseId"]
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event in its Strands dict shape."""
         return {"type": self.type, "tool_result": self.tool_result}
+
+
+@attrs.frozen
+class ToolStreamEvent(BidiEvent):
+    """Something a tool reported while it runs (Strands' streaming tools).
+
+    Attributes:
+        tool_use: The call producing it: ``{"toolUseId", "name", "input"}``.
+        data: What the tool reported (JSON-serialisable for the JSON form).
+    """
+
+    type: ClassVar[str] = "tool_stream"
+    tool_use: dict[str, Any]
+    data: Any
+
+    @property
+    def tool_use_id(self) -> str:
+        """The ``toolUseId`` of the call."""
+        return str(self.tool_use["toolUseId"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"type", "tool_stream_event": {"tool_use", "data"}}``."""
+        return {
+            "type": self.type,
+            "tool_stream_event": {"tool_use": self.tool_use, "data": self.data},
+        }
 
 
 def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
@@ -594,13 +721,20 @@ def _rebuild_error(message: str, code: str) -> BaseException:
     return BidiReportedError(message, code)
 
 
-def _modality_details(r: _Reader) -> list[dict[str, Any]] | None:
+def _modality_details(r: _Reader) -> list[ModalityUsage] | None:
     details = r.typed("modality_details", list, optional=True)
     if details is not None:
         for index, item in enumerate(details):
             if not isinstance(item, dict):
                 raise r.fail(f"modality_details[{index}]", "must be a dict")
     return details  # type: ignore[no-any-return]
+
+
+def _parse_tool_stream(r: _Reader) -> ToolStreamEvent:
+    inner = _Reader(r.mapping("tool_stream_event"), "tool_stream.tool_stream_event")
+    tool_use = inner.mapping("tool_use")
+    _Reader(tool_use, "tool_stream.tool_stream_event.tool_use").string("toolUseId")
+    return ToolStreamEvent(tool_use, inner.raw("data"))
 
 
 def _parse_usage(r: _Reader) -> BidiUsageEvent:
@@ -615,6 +749,9 @@ def _parse_usage(r: _Reader) -> BidiUsageEvent:
 
 
 def _parse_restart(r: _Reader) -> BidiConnectionRestartEvent:
+    error = r.raw("timeout_error")
+    if isinstance(error, BidiModelTimeoutError):  # the Strands dict form
+        return BidiConnectionRestartEvent(error)
     inner = _Reader(r.mapping("timeout_error"), "bidi_connection_restart.timeout_error")
     message = inner.string("message")
     restart_config = inner.mapping("restart_config", optional=True) or {}
@@ -674,6 +811,7 @@ _PARSERS: dict[str, Callable[[_Reader], BidiEvent]] = {
     ),
     "tool_result": lambda r: ToolResultEvent(_tool_result(r, "tool_result")),
     "bidi_tool_cancellation": _parse_tool_cancellation,
+    "tool_stream": _parse_tool_stream,
 }
 
 

@@ -16,8 +16,14 @@ from ._hooks import HookRegistry as HookRegistry
 from ._loop import AgentSettings as AgentSettings
 from ._state import AgentState as AgentState
 from ._stats import AgentStatistics as AgentStatistics
+from ._tool_loader import ModuleTool as ModuleTool
+from ._tool_loader import ToolDirectoryWatcher as ToolDirectoryWatcher
+from ._tool_loader import ToolLoadError as ToolLoadError
 from ._tools import AgentTool as AgentTool
+from ._tools import ConcurrentToolExecutor as ConcurrentToolExecutor
+from ._tools import DirectToolCall as DirectToolCall
 from ._tools import FunctionTool as FunctionTool
+from ._tools import SequentialToolExecutor as SequentialToolExecutor
 from ._tools import ToolArgumentError as ToolArgumentError
 from ._tools import ToolContext as ToolContext
 from ._tools import ToolRegistry as ToolRegistry
@@ -40,11 +46,17 @@ __all__ = [
     "BidiHookEvent",
     "BidiInterruptionHookEvent",
     "BidiMessageAddedEvent",
+    "ConcurrentToolExecutor",
+    "DirectToolCall",
     "FunctionTool",
     "HookProvider",
     "HookRegistry",
+    "ModuleTool",
+    "SequentialToolExecutor",
     "ToolArgumentError",
     "ToolContext",
+    "ToolDirectoryWatcher",
+    "ToolLoadError",
     "ToolRegistry",
     "stop_conversation",
     "tool",

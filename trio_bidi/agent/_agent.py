@@ -16,18 +16,20 @@ supervision (restarts, the input buffer) and :mod:`trio_bidi.agent._tools` for t
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
-import uuid
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import trio
 
 from .._util import open_nursery_unwrapped, receive_promptly
-from ..errors import BidiStateError
+from ..errors import BidiConfigurationError, BidiStateError
 from ..events import (
     BidiAudioInputEvent,
     BidiImageInputEvent,
@@ -43,7 +45,14 @@ from ._hooks import HookProvider, HookRegistry
 from ._loop import AgentLoop, AgentOutput, AgentSettings
 from ._state import AgentState
 from ._stats import AgentStatistics
-from ._tools import AgentTool, ToolRegistry
+from ._tool_loader import ToolDirectoryWatcher, ToolProviders, resolve_tool_entries
+from ._tools import (
+    ConcurrentToolExecutor,
+    DirectToolCall,
+    SequentialToolExecutor,
+    ToolExecutor,
+    ToolRegistry,
+)
 
 __all__ = ["BidiAgent"]
 
@@ -85,8 +94,15 @@ class _ToolCaller:
                 f"agent has no tool {name!r} (tools: {', '.join(registry.names) or 'none'})"
             )
 
-        async def call(**kwargs: Any) -> ToolResult:
-            return await self._agent._call_tool_directly(tool_name, kwargs)
+        def call(record_direct_tool_call: bool | None = None, **kwargs: Any) -> DirectToolCall:
+            # Awaitable; warns at the caller's line if never awaited.
+            if record_direct_tool_call is None:
+                run = functools.partial(self._agent._call_tool_directly, tool_name, kwargs)
+            else:
+                run = functools.partial(
+                    _call_recording, self._agent, tool_name, kwargs, record_direct_tool_call
+                )
+            return DirectToolCall(tool_name, run)
 
         call.__name__ = tool_name
         return call
@@ -119,55 +135,90 @@ class _Receiver:
 class BidiAgent:
     """A real-time conversation with a model: connection supervision, tools, history, hooks.
 
+    The parameters are Strands' (``strands.experimental.bidi.BidiAgent``), plus this
+    library's settings as keyword arguments.
+
     Args:
         model: A model object (:class:`~trio_bidi.models.BidiModel`), or a model id string
             (selects :class:`~trio_bidi.models.BidiOpenAIRealtimeModel`; None selects its
             default model). The OpenAI provider reads ``OPENAI_API_KEY``.
         tools: Tools: functions decorated with :func:`~trio_bidi.tool`, other
-            :class:`~trio_bidi.agent.AgentTool` objects, or plain functions.
+            :class:`~trio_bidi.agent.AgentTool` objects, plain functions, module paths
+            (``"pkg.mod"``, ``"pkg.mod:name"``), ``.py`` files, modules, or tool
+            providers (objects with ``async load_tools()``, loaded when the agent starts).
         system_prompt: Instructions sent with every connection.
         messages: History to continue from (Strands ``Message`` dicts; copied).
+        record_direct_tool_call: Append ``agent.tool.<name>(...)`` calls to the history.
+        load_tools_from_directory: Load the ``@tool`` functions of ``./tools/*.py`` and
+            pick up added or changed files while the agent runs.
+        agent_id: Identifies the agent in a session (default ``"default"``, as in
+            Strands; no path separators).
+        name: A display name (default ``"Strands Agents"``, as in Strands).
+        description: What the agent does.
         hooks: Hook callbacks (annotated with their event class) and hook providers.
         state: Initial agent state (JSON-serialisable values).
-        agent_id: Identifies the agent (default: a random id).
-        name: A display name.
-        description: What the agent does.
-        record_direct_tool_call: Append ``agent.tool.<name>(...)`` calls to the history.
+        session_manager: Keeps history and state in a store, e.g.
+            :class:`~trio_bidi.session.FileSessionManager`; restored when the agent
+            starts.
+        tool_executor: :class:`~trio_bidi.agent.ConcurrentToolExecutor` (the default) or
+            :class:`~trio_bidi.agent.SequentialToolExecutor`.
         **settings: Tunables, see :class:`~trio_bidi.agent.AgentSettings` (for example
             ``tool_timeout_s=10``, ``gap_audio_buffer_s=3``, ``restart_margin_s=20``).
 
     Raises:
-        BidiConfigurationError: An unknown setting, a bad value, two tools with one name,
-            or a hook that cannot be registered.
+        BidiConfigurationError: An unknown keyword argument (neither a Strands parameter
+            nor a setting), a bad value, two tools with one name, a tool that cannot be
+            loaded, or a hook that cannot be registered.
         TypeError: ``model`` is neither a model nor a string.
+        ValueError: ``agent_id`` contains a path separator, or ``state`` is neither a dict
+            nor an :class:`~trio_bidi.agent.AgentState`.
     """
 
     def __init__(
         self,
         model: BidiModel | str | None = None,
-        tools: Sequence[AgentTool | Callable[..., Any]] | None = None,
+        tools: Sequence[Any] | None = None,
         system_prompt: str | None = None,
         messages: Sequence[Message] | None = None,
-        hooks: Sequence[HookProvider | Callable[..., Any]] | None = None,
-        state: AgentState | Mapping[str, Any] | None = None,
+        record_direct_tool_call: bool = True,
+        load_tools_from_directory: bool = False,
         agent_id: str | None = None,
         name: str | None = None,
         description: str | None = None,
-        record_direct_tool_call: bool = True,
+        hooks: Sequence[HookProvider | Callable[..., Any]] | None = None,
+        state: AgentState | Mapping[str, Any] | None = None,
+        session_manager: HookProvider | None = None,
+        tool_executor: ToolExecutor | None = None,
         **settings: Any,
     ) -> None:
-        self.settings = AgentSettings.from_kwargs(settings)
+        self.settings = _settings_with_executor(settings, tool_executor)
         self.model: BidiModel = _resolve_model(model)
-        self.tool_registry = ToolRegistry(list(tools or ()))
+        tool_entries, providers = resolve_tool_entries(tools or ())
+        self.tool_registry = ToolRegistry(tool_entries)
+        self.load_tools_from_directory = load_tools_from_directory
+        self.tool_watcher: ToolDirectoryWatcher | None = None
+        if load_tools_from_directory:
+            self.tool_watcher = ToolDirectoryWatcher(Path.cwd() / "tools")
+            failures = self.tool_watcher.load_now(self.tool_registry)
+            if failures:
+                raise BidiConfigurationError("; ".join(str(f) for f in failures)) from failures[0]
+        self.tool_executor = tool_executor or ConcurrentToolExecutor(self.settings.tool_concurrency)
         self.system_prompt = system_prompt
         self.messages: list[Message] = copy.deepcopy(list(messages or ()))
+        if state is not None and not isinstance(state, (AgentState, Mapping)):
+            raise ValueError("state must be an AgentState object or a dict")
         self.state = state if isinstance(state, AgentState) else AgentState(state)
-        self.agent_id = agent_id or f"agent-{uuid.uuid4().hex[:12]}"
-        self.name = name or "BidiAgent"
+        self.agent_id = _checked_agent_id(agent_id)
+        self.name = name or _DEFAULT_AGENT_NAME
         self.description = description
         self.record_direct_tool_call = record_direct_tool_call
         self.invocation_state: dict[str, Any] = {}
         self.hooks = _hooks_registry(hooks or ())
+        if providers:
+            self.hooks.add_hook(ToolProviders(providers, self.tool_registry))
+        self._session_manager = session_manager
+        if session_manager is not None:
+            self.hooks.add_hook(session_manager)
         self._loop: AgentLoop | None = None
         self._running = False
         self._session_cm: Any = None
@@ -245,6 +296,54 @@ class BidiAgent:
             logger.debug("agent_id=<%s> | agent stopped", self.agent_id)
             with trio.CancelScope(shield=True):
                 await self.hooks.invoke(hooks_module.BidiAfterInvocationEvent(agent=self))
+
+    async def start(self, invocation_state: Mapping[str, Any] | None = None) -> NoReturn:
+        """Not available: start the agent with ``async with agent:`` instead.
+
+        Trio runs background work only inside a nursery, so the agent starts by entering
+        it (``async with agent:``, or ``async with agent.session(invocation_state=...)``)
+        and stops when the block ends (or at :meth:`stop`).
+
+        Raises:
+            BidiStateError: Always, showing the ``async with`` form.
+        """
+        await trio.lowlevel.checkpoint()
+        raise BidiStateError(
+            "BidiAgent.start() does not exist in trio_bidi: Trio starts background work "
+            "inside a nursery, so write\n"
+            "    async with agent:  # or: async with agent.session(invocation_state={...}):\n"
+            "        await agent.send(...)\n"
+            "        async for event in agent.receive(): ...\n"
+            "(the agent stops when the block ends, or at `await agent.stop()`)"
+        )
+
+    async def stop(self) -> None:
+        """End the conversation gracefully, from any task; idempotent.
+
+        The connection is closed properly, :meth:`receive` yields the remaining events
+        and a :class:`~trio_bidi.events.BidiConnectionCloseEvent` (reason
+        ``"client_disconnect"``) and ends, and :meth:`run` returns. Does nothing when the
+        agent is not running or already ending. The agent's nursery closes when its
+        ``async with`` block ends.
+        """
+        loop = self._loop
+        if self._running and loop is not None and not loop.ended:
+            loop.request_stop("client_disconnect")
+        await trio.lowlevel.checkpoint()
+
+    @asynccontextmanager
+    async def session(
+        self, invocation_state: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[BidiAgent]:
+        """``async with agent`` with an invocation state for the tools.
+
+        ``async with agent.session(invocation_state={"user_id": "u1"}) as agent:`` is
+        Strands' ``await agent.start(invocation_state={...})``: tools see the state as
+        ``tool_context.invocation_state``.
+        """
+        self.invocation_state = dict(invocation_state or {})
+        async with self:
+            yield self
 
     def _require_loop(self, action: str) -> AgentLoop:
         if not self._running or self._loop is None:
@@ -418,6 +517,8 @@ def _as_sendable(event: Any) -> SendableEvent:
     if isinstance(event, _INPUT_TYPES):
         return event
     if isinstance(event, Mapping):
+        if event.get("type") == "bidi_text_input" and "role" not in event:
+            event = {**event, "role": "user"}  # Strands' default role
         parsed = event_from_dict(event)
         if not isinstance(parsed, _INPUT_TYPES):
             raise ValueError(
@@ -448,3 +549,39 @@ async def _stop_all(started: Sequence[Any]) -> list[Exception]:
             logger.debug("io=<%r>, error=<%s> | stop failed", io, exc, exc_info=True)
             errors.append(exc)
     return errors
+
+
+_DEFAULT_AGENT_ID = "default"
+_DEFAULT_AGENT_NAME = "Strands Agents"
+
+
+def _checked_agent_id(agent_id: str | None) -> str:
+    value = agent_id or _DEFAULT_AGENT_ID
+    if os.path.basename(value) != value or value in (".", ".."):
+        raise ValueError(f"agent_id={value!r} | id cannot contain path separators")
+    return value
+
+
+def _settings_with_executor(
+    settings: dict[str, Any], tool_executor: ToolExecutor | None
+) -> AgentSettings:
+    if tool_executor is not None:
+        if not isinstance(tool_executor, (ConcurrentToolExecutor, SequentialToolExecutor)):
+            raise BidiConfigurationError(
+                f"tool_executor must be a ConcurrentToolExecutor or SequentialToolExecutor "
+                f"from trio_bidi.agent, not {type(tool_executor).__name__}"
+            )
+        if "tool_concurrency" in settings:
+            raise BidiConfigurationError("give tool_executor or tool_concurrency, not both")
+        settings = {**settings, "tool_concurrency": tool_executor.max_concurrency}
+    return AgentSettings.from_kwargs(settings)
+
+
+async def _call_recording(
+    agent: BidiAgent, name: str, tool_input: dict[str, Any], record: bool
+) -> ToolResult:
+    """``agent.tool.<name>(..., record_direct_tool_call=...)``: Strands' per-call override."""
+    loop = agent._loop
+    if loop is None or not agent.running:
+        loop = AgentLoop(agent, agent.model, agent.settings)
+    return await loop.call_tool_directly(name, tool_input, record=record)

@@ -15,9 +15,11 @@ Args:
             unit: Temperature unit.
         \"\"\"
 
-A parameter named ``tool_context`` (or annotated :class:`ToolContext`), ``agent``,
-``invocation_state`` or ``request_state`` is filled in by the agent and left out of the
-schema. ``request_state["stop_event_loop"] = True`` ends the conversation after the call.
+A parameter named ``tool_context`` (or annotated :class:`ToolContext`, or named by
+``@tool(context="name")``), ``agent``, ``invocation_state`` or ``request_state`` is filled in
+by the agent and left out of the schema. Setting ``request_state["stop_event_loop"] = True``
+(the same dict as ``tool_context.invocation_state["request_state"]``, as in Strands) ends
+the conversation after the call.
 
 ``async def`` tools run in the agent's nursery; plain functions run in a worker thread
 (Trio cannot interrupt a thread: cancelling or timing out a sync tool takes effect when
@@ -33,9 +35,11 @@ import inspect
 import json
 import logging
 import re
+import sys
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import attrs
@@ -49,7 +53,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentTool",
+    "ConcurrentToolExecutor",
+    "DirectToolCall",
     "FunctionTool",
+    "SequentialToolExecutor",
     "ToolArgumentError",
     "ToolContext",
     "ToolRegistry",
@@ -74,19 +81,46 @@ class ToolArgumentError(ValueError):
 
 @attrs.define(kw_only=True)
 class ToolContext:
-    """What a tool may receive about its call (parameter ``tool_context``).
+    """What a tool may receive about its call (``@tool(context=True)``: ``tool_context``).
 
     Attributes:
         tool_use: The call: ``{"toolUseId", "name", "input"}``.
         agent: The agent running the tool (None for a bare ``tool.invoke``).
-        invocation_state: The state given to ``agent.run(invocation_state=...)``.
-        request_state: Per-call flags; set ``"stop_event_loop"`` to end the conversation.
+        invocation_state: As in Strands: the state given to
+            ``agent.run(invocation_state=...)`` (or :meth:`BidiAgent.session`), plus
+            ``"request_state"``, ``"agent"``, ``"model"``, ``"messages"`` and
+            ``"system_prompt"``. A per-call copy: adding keys does not change the agent's.
+        request_state: Per-call flags (``invocation_state["request_state"]`` is this same
+            dict); set ``"stop_event_loop"`` to True to end the conversation.
     """
 
     tool_use: ToolUse
     agent: BidiAgent | None = None
     invocation_state: dict[str, Any] = attrs.Factory(dict)
     request_state: dict[str, Any] = attrs.Factory(dict)
+    _caller_state: dict[str, Any] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        caller_state = self.invocation_state
+        self._caller_state = caller_state
+        given = caller_state.get("request_state")
+        if isinstance(given, dict) and given is not self.request_state:
+            # Flags the caller put in its own request_state still count.
+            for key, value in given.items():
+                self.request_state.setdefault(key, value)
+        view = {**caller_state, "request_state": self.request_state}
+        agent = self.agent
+        if agent is not None:
+            view.setdefault("agent", agent)
+            view.setdefault("model", agent.model)
+            view.setdefault("messages", agent.messages)
+            view.setdefault("system_prompt", agent.system_prompt)
+        self.invocation_state = view
+
+    @property
+    def caller_invocation_state(self) -> dict[str, Any]:
+        """The caller's invocation state itself (without the keys added per call)."""
+        return self._caller_state
 
 
 # --------------------------------------------------------------------------- docstrings
@@ -496,6 +530,10 @@ class FunctionTool(AgentTool):
         timeout_s: See :class:`AgentTool`.
         name: Overrides the function's name in a built spec.
         description: Overrides the docstring's description in a built spec.
+        context: The parameter that receives the :class:`ToolContext` (besides
+            ``tool_context`` and parameters annotated ``ToolContext``).
+        input_schema: Replaces the schema built from the signature (Strands'
+            ``inputSchema``: ``{"json": <JSON schema>}``; a bare JSON schema is wrapped).
     """
 
     def __init__(
@@ -507,6 +545,8 @@ class FunctionTool(AgentTool):
         timeout_s: float | None = None,
         name: str | None = None,
         description: str | None = None,
+        context: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
     ) -> None:
         if inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func):
             raise BidiConfigurationError(f"tool {func!r}: generator functions are not supported")
@@ -527,8 +567,15 @@ class FunctionTool(AgentTool):
         self._required: set[str] = set()
         self._injected: dict[str, str] = {}
         self._takes_kwargs = False
+        if context is not None and context not in signature.parameters:
+            raise BidiConfigurationError(
+                f"tool {func!r}: context={context!r} names no parameter of the function"
+            )
         for param in signature.parameters.values():
             annotation = hints.get(param.name, inspect.Parameter.empty)
+            if param.name == context:
+                self._injected[param.name] = "tool_context"
+                continue
             if param.name in _INJECTED or annotation is ToolContext:
                 self._injected[param.name] = (
                     "tool_context" if annotation is ToolContext else (param.name)
@@ -546,6 +593,12 @@ class FunctionTool(AgentTool):
                 self._required.add(param.name)
         if spec is None:
             spec = self._build_spec(func, signature, name, description)
+            if input_schema is not None:
+                spec = ToolSpec(
+                    name=spec["name"],
+                    description=spec["description"],
+                    inputSchema=_as_input_schema(input_schema, spec["name"]),
+                )
         elif spec.get("name") is None or "inputSchema" not in spec:
             raise BidiConfigurationError(f"tool spec {spec!r} needs 'name' and 'inputSchema'")
         if not _NAME.match(spec["name"]):
@@ -629,7 +682,7 @@ class FunctionTool(AgentTool):
             elif kind == "agent":
                 kwargs[param_name] = context.agent
             elif kind == "invocation_state":
-                kwargs[param_name] = context.invocation_state
+                kwargs[param_name] = context.caller_invocation_state
             else:
                 kwargs[param_name] = context.request_state
         if self._is_async:
@@ -655,6 +708,8 @@ def tool(
     description: str | None = None,
     cancellable: bool = False,
     timeout_s: float | None = None,
+    context: bool | str = False,
+    inputSchema: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
 
@@ -667,6 +722,8 @@ def tool(
     description: str | None = None,
     cancellable: bool = False,
     timeout_s: float | None = None,
+    context: bool | str = False,
+    inputSchema: Mapping[str, Any] | None = None,
 ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
     """Make a tool from a function.
 
@@ -681,6 +738,10 @@ def tool(
         description: The description (default: the docstring's first part).
         cancellable: Cancel running calls when the user barges in.
         timeout_s: This tool's time limit in seconds.
+        context: As in Strands: True passes the :class:`ToolContext` as the
+            ``tool_context`` parameter; a string names another parameter for it.
+        inputSchema: As in Strands: the schema the model sees instead of the one built
+            from the signature (``{"json": {...}}``).
 
     Returns:
         A :class:`FunctionTool`, or a decorator making one.
@@ -689,6 +750,12 @@ def tool(
         BidiConfigurationError: The function cannot be a tool (an argument type with no
             JSON schema, a bad name, positional-only parameters).
     """
+    if isinstance(context, str):
+        context_param: str | None = context.strip()
+        if not context_param:
+            raise BidiConfigurationError("tool(context=...): the parameter name is empty")
+    else:
+        context_param = "tool_context" if context else None
     if isinstance(first, Mapping):
         if second is None or not callable(second):
             raise BidiConfigurationError("tool(spec, func): func must be callable")
@@ -697,30 +764,130 @@ def tool(
             spec=typing.cast(ToolSpec, dict(first)),
             cancellable=cancellable,
             timeout_s=timeout_s,
-        )
-    if first is not None:
-        if not callable(first):
-            raise BidiConfigurationError(f"tool(): {first!r} is not callable")
-        return FunctionTool(
-            first, cancellable=cancellable, timeout_s=timeout_s, name=name, description=description
+            context=context_param,
         )
 
     def decorate(func: Callable[..., Any]) -> FunctionTool:
+        if not callable(func):
+            raise BidiConfigurationError(f"tool(): {func!r} is not callable")
         return FunctionTool(
-            func, cancellable=cancellable, timeout_s=timeout_s, name=name, description=description
+            func,
+            cancellable=cancellable,
+            timeout_s=timeout_s,
+            name=name,
+            description=description,
+            # ``tool_context`` is always filled in; only another name needs passing on.
+            context=None if context_param == "tool_context" else context_param,
+            input_schema=inputSchema,
         )
 
+    if first is not None:
+        return decorate(first)
     return decorate
+
+
+def _as_input_schema(schema: Mapping[str, Any], tool_name: str) -> Any:
+    if not isinstance(schema, Mapping):
+        raise BidiConfigurationError(f"tool {tool_name!r}: inputSchema must be a dict")
+    if set(schema) == {"json"} and isinstance(schema["json"], Mapping):
+        return {"json": dict(schema["json"])}
+    return {"json": dict(schema)}
 
 
 @tool(name="stop_conversation")
 async def stop_conversation(request_state: dict[str, Any]) -> str:
-    """End the conversation.
+    """End this live conversation and close the connection.
 
-    Call this when the user says goodbye or asks to stop talking.
+    Call it only when the user literally says "stop conversation". Any other farewell or
+    request to stop ("bye", "goodbye", "stop", "quit", "exit", "that's all", ...) is
+    not a reason to call it.
     """
     request_state["stop_event_loop"] = True
-    return "Ending the conversation."
+    return "Ending conversation"
+
+
+class DirectToolCall:
+    """What ``agent.tool.<name>(...)`` returns: await it to run the call.
+
+    Trio has no event loop to run a call from synchronous code, so direct calls are
+    awaitable (Strands runs them synchronously). A call that is never awaited never runs;
+    it warns with :class:`RuntimeWarning` naming the line that made it, and using it as a
+    result (``call["status"]``) raises :class:`TypeError` saying to await it.
+
+    Args:
+        name: The tool's name.
+        run: Makes the coroutine that runs the call.
+        stacklevel: Frames between the caller and this constructor.
+    """
+
+    __slots__ = ("_awaited", "_filename", "_lineno", "_name", "_run")
+
+    def __init__(
+        self, name: str, run: Callable[[], Awaitable[ToolResult]], *, stacklevel: int = 2
+    ) -> None:
+        self._name = name
+        self._run = run
+        self._awaited = False
+        frame = sys._getframe(stacklevel)
+        self._filename = frame.f_code.co_filename
+        self._lineno = frame.f_lineno
+
+    def __await__(self) -> Generator[Any, None, ToolResult]:
+        if self._awaited:
+            raise RuntimeError(f"agent.tool.{self._name}(...) was already awaited")
+        self._awaited = True
+        return self._run().__await__()
+
+    def _not_awaited(self) -> TypeError:
+        return TypeError(
+            f"agent.tool.{self._name}(...) returns an awaitable: write "
+            f"`result = await agent.tool.{self._name}(...)` "
+            f"(called at {self._filename}:{self._lineno})"
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        raise self._not_awaited()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Raise :class:`TypeError`: the call must be awaited first."""
+        raise self._not_awaited()
+
+    def __repr__(self) -> str:
+        state = "awaited" if self._awaited else "not awaited"
+        return f"<DirectToolCall {self._name!r} ({state})>"
+
+    def __del__(self) -> None:
+        if not getattr(self, "_awaited", True):
+            warnings.warn_explicit(
+                f"agent.tool.{self._name}(...) was never awaited, so the tool did not run; "
+                f"write `await agent.tool.{self._name}(...)`",
+                RuntimeWarning,
+                self._filename,
+                self._lineno,
+            )
+
+
+@attrs.frozen
+class ConcurrentToolExecutor:
+    """Run the model's tool calls concurrently (the default, as in Strands).
+
+    Attributes:
+        max_concurrency: Most calls at once (None: no limit); the agent's
+            ``tool_concurrency`` setting.
+    """
+
+    max_concurrency: int | None = None
+
+
+@attrs.frozen
+class SequentialToolExecutor:
+    """Run the model's tool calls one at a time, in the order the model asked."""
+
+    max_concurrency: int | None = 1
+
+
+ToolExecutor = ConcurrentToolExecutor | SequentialToolExecutor
+"""``BidiAgent(tool_executor=...)``: how tool calls run."""
 
 
 class ToolRegistry:
@@ -750,6 +917,16 @@ class ToolRegistry:
             raise BidiConfigurationError(f"two tools are named {agent_tool.name!r}")
         self._tools[agent_tool.name] = agent_tool
         return agent_tool
+
+    def replace(self, entry: AgentTool | Callable[..., Any]) -> AgentTool:
+        """Register a tool, replacing any tool of the same name (tool reloading)."""
+        agent_tool = entry if isinstance(entry, AgentTool) else FunctionTool(entry)
+        self._tools[agent_tool.name] = agent_tool
+        return agent_tool
+
+    def remove(self, name: str) -> None:
+        """Unregister the tool called ``name`` (nothing when there is none)."""
+        self._tools.pop(name, None)
 
     def get(self, name: str) -> AgentTool | None:
         """Return the tool called ``name``, or None."""
