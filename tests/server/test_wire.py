@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_bidi.events import BidiAudioInputEvent, BidiAudioStreamEvent, BidiTextInputEvent
+from trio_bidi.errors import BidiModelTimeoutError
+from trio_bidi.events import (
+    BidiAudioInputEvent,
+    BidiAudioStreamEvent,
+    BidiConnectionRestartEvent,
+    BidiTextInputEvent,
+)
 from trio_bidi.server import AudioFormat, BidiMessageRefusedError, BidiMessageTooLargeError
 from trio_bidi.server._wire import (
     AUDIO_HEADER,
@@ -119,3 +125,10 @@ def test_server_audio_as_binary_frame_or_json() -> None:
     text = encode_server_event(event, binary_audio=False)
     assert isinstance(text, str)
     assert json.loads(text) == event.to_dict()
+
+
+def test_events_holding_exceptions_go_as_json() -> None:
+    error = BidiModelTimeoutError("the connection reached its time limit")
+    text = encode_server_event(BidiConnectionRestartEvent(error), binary_audio=True)
+    assert isinstance(text, str)
+    assert json.loads(text)["timeout_error"]["message"] == "the connection reached its time limit"

@@ -1,7 +1,8 @@
 """The wire between a web page and the gateway: pure functions, no I/O.
 
-Every message is one of the library's event dict forms (``event.to_dict()``) as a JSON text
-frame, plus two gateway messages:
+Every message is one of the library's event dict forms as a JSON text frame (the server
+sends ``event.to_json_dict()``: the Strands dict, with exceptions as plain data), plus two
+gateway messages:
 
 - ``{"type": "gateway_session", ...}`` (server to page, first message): the session id,
   whether the conversation was restored, its history, the audio formats and the limits.
@@ -125,7 +126,16 @@ def encode_server_event(
         except binascii.Error as exc:
             raise ValueError(f"audio event is not valid base64: {exc}") from exc
         return encode_audio_frame(pcm, event.sample_rate, event.channels)
-    return json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        event.to_json_dict(), separators=(",", ":"), ensure_ascii=False, default=_as_text
+    )
+
+
+def _as_text(value: Any) -> str:
+    """What JSON cannot hold (bytes in a tool result, an object) is sent as its text."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
 
 
 def encode_audio_frame(pcm: bytes, rate: int, channels: int) -> bytes:
