@@ -129,7 +129,7 @@ def bench(session: nox.Session) -> None:
     this Python, and one on Python 3.12 for its Nova Sonic model (its AWS SDK needs 3.12).
     """
     session.install("--upgrade", "pip")
-    session.install(".[nova]", "trustme>=1.1")
+    session.install(".[nova,server]", "trustme>=1.1")
     location = Path(session.virtualenv.location).parent
     strands_python = _strands_env(
         session,
@@ -152,6 +152,18 @@ def bench(session: nox.Session) -> None:
         "--strands-nova-python",
         str(nova_python),
         *session.posargs,
+    )
+    # The browser gateway under load: real-time clients against two workers, one killed
+    # half way (loopback only; bounded in clients and time).
+    session.run(
+        "python",
+        "bench/gateway_load.py",
+        "--clients",
+        "20",
+        "--seconds",
+        "20",
+        "--json",
+        "bench/results/gateway_load.json",
     )
 
 

@@ -79,6 +79,7 @@ NO_ROLES = [
     "trio_bidi/models/nova_sonic/_sigv4.py",
     "trio_bidi/session",
     "trio_bidi/testing",
+    "trio_bidi/server",
 ]
 
 

@@ -5,6 +5,7 @@ Subcommands:
 - ``trio-bidi chat``: talk with a realtime model, by voice or by typing.
 - ``trio-bidi devices``: list the audio devices.
 - ``trio-bidi demo``: a whole scripted conversation against a local emulator, offline.
+- ``trio-bidi serve``: the voice web page and its WebSocket gateway (the ``server`` extra).
 
 ``main(argv)`` runs the command and returns its exit status, so it can be called from
 tests and other programs.
@@ -126,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="playback speed of the simulated speaker (2 = twice as fast; default 1)",
     )
+
+    from ._serve import add_serve_parser
+
+    add_serve_parser(commands)
     return parser
 
 
@@ -187,6 +192,10 @@ def _run(args: argparse.Namespace, out: IO[str]) -> int:
         from ._chat import run_chat
 
         return run_chat(args, out)
+    if args.command == "serve":
+        from ._serve import run_serve
+
+        return run_serve(args, out)
     from ._demo import run_demo
 
     return run_demo(args, out)

@@ -53,7 +53,7 @@ def add_serve_parser(subparsers: Any) -> None:
     )
     source.add_argument(
         "--provider",
-        choices=["gemini", "openai"],
+        choices=["gemini", "nova", "openai"],
         default="openai",
         help="the model provider; its key comes from the environment, as for chat",
     )
@@ -88,7 +88,7 @@ def add_serve_parser(subparsers: Any) -> None:
 
 
 def serve_settings(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Any:
-    """Build the :class:`~trio_bidi.server.ServeSettings` for parsed arguments.
+    """Build the [`ServeSettings`][trio_bidi.server.ServeSettings] for parsed arguments.
 
     Raises:
         BidiConfigurationError: A bad combination (a worker count below 1, TLS half given).

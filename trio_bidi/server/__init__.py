@@ -1,8 +1,8 @@
 """Voice in the browser: a WebSocket gateway (ASGI, Starlette on Hypercorn's Trio worker).
 
-Install with ``pip install 'trio-bidi[server]'``. :func:`create_app` builds the
+Install with ``pip install 'trio-bidi[server]'``. `create_app` builds the
 application (the page at ``/``, one agent per WebSocket at ``/ws``);
-:class:`BidiWebSocketIO` bridges one WebSocket with an agent in any Starlette app;
+`BidiWebSocketIO` bridges one WebSocket with an agent in any Starlette app;
 ``trio-bidi serve`` runs it. See ``docs/serving.md``.
 """
 

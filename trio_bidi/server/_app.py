@@ -20,7 +20,7 @@ Serve it with Hypercorn's Trio worker (``hypercorn --worker-class trio module:ap
 3. Over ``max_sessions`` the connection is accepted, told ``GatewayBusyError`` and closed
    with code 1013 (try again later).
 4. ``agent_factory(session_id, identity)`` builds the agent; ``agent.run`` bridges it
-   with :class:`~trio_bidi.server.BidiWebSocketIO` until either side ends.
+   with [`BidiWebSocketIO`][trio_bidi.server.BidiWebSocketIO] until either side ends.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class GatewaySettings:
     """Who may connect and how much they may send.
 
     Attributes:
-        authenticate: The auth hook (see :data:`Authenticator`); None lets everyone in.
+        authenticate: The auth hook (see `Authenticator`); None lets everyone in.
         allowed_origins: Origins allowed to open the WebSocket (``"https://app.example"``);
             None allows only the page's own origin (the Origin matches the Host header);
             ``("*",)`` allows any.
@@ -364,10 +364,10 @@ def create_app(
 
     Args:
         agent_factory: ``agent_factory(session_id, identity)`` returns a new (not started)
-            :class:`~trio_bidi.BidiAgent` for one conversation; it may be async. Give the
+            [`BidiAgent`][trio_bidi.BidiAgent] for one conversation; it may be async. Give the
             agent a session manager keyed by ``session_id`` to keep conversations across
             reconnections.
-        settings: Auth, origins and limits (default: :class:`GatewaySettings`).
+        settings: Auth, origins and limits (default: `GatewaySettings`).
         lifespan: A Starlette lifespan (start shared resources here).
         routes: More routes, placed before the page.
 

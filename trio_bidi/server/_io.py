@@ -1,7 +1,7 @@
 """``BidiWebSocketIO``: a browser (or any WebSocket client) as the agent's input and output.
 
 It works on any Starlette (ASGI) WebSocket, so it can be used in an application's own
-routes as well as in :func:`trio_bidi.server.create_app`::
+routes as well as in [`trio_bidi.server.create_app`][trio_bidi.server.create_app]::
 
     @app.websocket_route("/talk")
     async def talk(websocket: WebSocket) -> None:
@@ -11,11 +11,12 @@ routes as well as in :func:`trio_bidi.server.create_app`::
         with contextlib.suppress(BidiClientDisconnectedError):
             await agent.run(inputs=[io.input()], outputs=[io.output()])
 
-The wire is described in :mod:`trio_bidi.server._wire`. Messages the page sends are
-checked (size, rate, type, audio format, base64) before anything reaches the agent; a
+The wire is described in [`trio_bidi.server._wire`][trio_bidi.server._wire]. Messages the
+page sends are checked (size, rate, type, audio format, base64) before anything reaches the agent; a
 refused message gets a ``bidi_error`` event back and is counted. When the page goes away
-the input raises :class:`~trio_bidi.server.BidiClientDisconnectedError`, which ends
-``agent.run``.
+the input raises
+[`BidiClientDisconnectedError`][trio_bidi.server.BidiClientDisconnectedError], which
+ends ``agent.run``.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ _ERROR_REPORTS_PER_S = 10.0  # refusals reported back a second (burst: twice tha
 
 @attrs.frozen
 class WebSocketIOStatistics:
-    """A snapshot of a :class:`BidiWebSocketIO`'s counters.
+    """A snapshot of a `BidiWebSocketIO`'s counters.
 
     Attributes:
         messages_received: Messages from the page accepted (input events and reports).
@@ -114,7 +115,7 @@ class BidiWebSocketIO:
         max_messages_per_s: The page's average message rate allowed (a token bucket).
         burst: How many messages the page may send at once above the average rate.
         max_refused: After this many refused messages the connection is closed (code
-            1008) by raising :class:`~trio_bidi.server.BidiMessageRefusedError`.
+            1008) by raising [`BidiMessageRefusedError`][trio_bidi.server.BidiMessageRefusedError].
         session_info: Extra JSON-serialisable fields for the ``gateway_session`` message.
         history_turns: How many turns of restored history the first message carries.
 
@@ -317,7 +318,7 @@ class BidiWebSocketIO:
 class BidiWebSocketInput:
     """``await ws_input()`` returns the page's next valid input event.
 
-    Made by :meth:`BidiWebSocketIO.input`. Playback reports are handled here (they go to
+    Made by `BidiWebSocketIO.input`. Playback reports are handled here (they go to
     ``agent.report_playback``); refused messages are answered with a ``bidi_error``.
 
     Raises:
@@ -344,7 +345,7 @@ class BidiWebSocketInput:
 class BidiWebSocketOutput:
     """``await ws_output(event)`` sends one agent event to the page.
 
-    Made by :meth:`BidiWebSocketIO.output`. Every event goes as its dict form in JSON;
+    Made by `BidiWebSocketIO.output`. Every event goes as its dict form in JSON;
     the model's audio goes as binary frames unless ``binary_audio=False``.
 
     Raises:

@@ -1,8 +1,8 @@
 """Serving the gateway with Hypercorn's Trio worker: in this process, or in several workers.
 
-:func:`build_app` makes the application ``trio-bidi serve`` runs (a provider from the
-environment, or the built-in OpenAI emulator); :func:`serve` runs an application in the
-current Trio run; :func:`run_workers` runs N worker processes that share one listening
+`build_app` makes the application ``trio-bidi serve`` runs (a provider from the
+environment, or the built-in OpenAI emulator); `serve` runs an application in the
+current Trio run; `run_workers` runs N worker processes that share one listening
 socket, restarting a worker that dies (Hypercorn's own multi-worker runner stops them
 all instead), so a crashed worker costs its own conversations only; their pages reconnect
 to another worker and, with a shared session store, go on where they were.
@@ -61,7 +61,7 @@ class ServeSettings:
         certfile: TLS certificate (PEM) for ``https``/``wss``.
         keyfile: TLS private key (PEM).
         emulator: Serve against the built-in OpenAI emulator (offline, no key).
-        provider: ``"openai"`` or ``"gemini"`` (its key from the environment).
+        provider: ``"openai"``, ``"gemini"`` or ``"nova"`` (credentials from the environment).
         model: The model id (default: the provider's).
         voice: The assistant's voice.
         url: The provider's WebSocket endpoint (a proxy, or an emulator).

@@ -14,9 +14,9 @@ Audio can also travel as binary frames, which skips base64 and JSON on both side
 little-endian ``uint32``) and then 16-bit little-endian PCM. Both sides accept both forms;
 which one the server sends is chosen per connection (``?audio=binary`` or ``base64``).
 
-The page is not trusted: :func:`decode_client_message` accepts only input events (text,
+The page is not trusted: `decode_client_message` accepts only input events (text,
 audio in the model's format, images) and playback reports, checks their sizes and their
-contents, and raises :class:`BidiMessageRefusedError` for anything else. What it returns
+contents, and raises `BidiMessageRefusedError` for anything else. What it returns
 can go to the model as it is.
 """
 
