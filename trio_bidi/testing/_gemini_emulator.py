@@ -51,6 +51,7 @@ from .._util import open_nursery_unwrapped
 from .._websocket import WebSocket, WebSocketClosed, WebSocketServer, serve_websocket
 from .._websocket import header_items as _header_items
 from ._replies import FunctionCallReply, Reply, SpokenReply, encode_chunks, speech_chunks
+from ._scripting import SessionActions
 
 __all__ = [
     "EmulatedGeminiSession",
@@ -541,7 +542,7 @@ class EmulatedGeminiSession:
         self._start_reply(reply)
 
 
-class GeminiLiveEmulator:
+class GeminiLiveEmulator(SessionActions[EmulatedGeminiSession]):
     """A scriptable Gemini Live server on loopback (see the module docstring).
 
     Args:
@@ -703,39 +704,15 @@ class GeminiLiveEmulator:
         )
         return [m for m in source if kind in _kinds(m)]
 
-    async def _session(self, session: EmulatedGeminiSession | None) -> EmulatedGeminiSession:
-        if session is None:
-            return await self.wait_session()
-        await trio.lowlevel.checkpoint()
-        return session
-
     async def send(
         self, message: dict[str, Any], session: EmulatedGeminiSession | None = None
     ) -> None:
         """Send a server message to a session (default: the newest)."""
         await (await self._session(session)).send(message)
 
-    async def respond(
-        self, reply: Reply | None = None, session: EmulatedGeminiSession | None = None
-    ) -> None:
-        """Start a model turn in a session (default: the newest) without client input."""
-        await (await self._session(session)).respond(reply)
-
-    async def barge_in(self, session: EmulatedGeminiSession | None = None) -> None:
-        """Emulate the user speaking over the reply (``interrupted``; the reply stops)."""
-        await (await self._session(session)).barge_in()
-
-    async def finish(self, session: EmulatedGeminiSession | None = None) -> None:
-        """Let a held reply end its turn."""
-        (await self._session(session)).finish()
-
     async def wait_response_done(self, session: EmulatedGeminiSession | None = None) -> None:
         """Wait until the session (default: the newest) plays no reply."""
         await (await self._session(session)).wait_response_done()
-
-    async def drop(self, session: EmulatedGeminiSession | None = None) -> None:
-        """Drop a session's connection abruptly (no close frame)."""
-        await (await self._session(session)).drop()
 
     async def expire(
         self, session: EmulatedGeminiSession | None = None, *, time_left_s: float = 10.0

@@ -59,6 +59,7 @@ from ..models.nova_sonic._sigv4 import verify_chunk
 from ..models.nova_sonic._wire import decode_output, encode_output_event
 from ._nova_server import ServerConnection, TestCertificateAuthority, verify_request_signature
 from ._replies import FunctionCallReply, Reply, SpokenReply
+from ._scripting import SessionActions
 
 __all__ = ["ClientEventValidator", "EmulatedNovaSession", "NovaSonicEmulator"]
 
@@ -539,7 +540,7 @@ class EmulatedNovaSession:
         await self._content_end(content, "TOOL", "TOOL_USE")
 
 
-class NovaSonicEmulator:
+class NovaSonicEmulator(SessionActions[EmulatedNovaSession]):
     """A loopback Nova Sonic service; see the module docstring.
 
     Args:
@@ -883,27 +884,6 @@ class NovaSonicEmulator:
     def messages_of(self, kind: str) -> list[dict[str, Any]]:
         """The bodies of the client events named ``kind`` received so far (all sessions)."""
         return [dict(e["event"][kind]) for e in self.client_events if kind in e.get("event", {})]
-
-    async def _session(self, session: EmulatedNovaSession | None) -> EmulatedNovaSession:
-        return session if session is not None else await self.wait_for_session()
-
-    async def respond(
-        self, reply: Reply | None = None, session: EmulatedNovaSession | None = None
-    ) -> None:
-        """Start a reply in a session (default: the newest)."""
-        await (await self._session(session)).respond(reply)
-
-    async def barge_in(self, session: EmulatedNovaSession | None = None) -> None:
-        """The user talks over the current reply."""
-        await (await self._session(session)).barge_in()
-
-    async def finish(self, session: EmulatedNovaSession | None = None) -> None:
-        """Let a held reply complete."""
-        (await self._session(session)).finish()
-
-    async def drop(self, session: EmulatedNovaSession | None = None) -> None:
-        """Drop a session's connection abruptly."""
-        await (await self._session(session)).drop()
 
     async def expire(self, session: EmulatedNovaSession | None = None) -> None:
         """End a session as at the service's time limit (``modelTimeoutException``)."""

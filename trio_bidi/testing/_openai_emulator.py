@@ -59,6 +59,7 @@ from ._replies import (
     speech_chunks,
     tone_chunk,
 )
+from ._scripting import SessionActions
 
 __all__ = [
     "ClientMessageValidator",
@@ -922,7 +923,7 @@ def _default_transcribe(audio_ms: float) -> str:
     return f"(spoken input, {audio_ms / 1000:.1f} seconds)"
 
 
-class OpenAIRealtimeEmulator:
+class OpenAIRealtimeEmulator(SessionActions[EmulatedOpenAISession]):
     """A loopback OpenAI Realtime server; see the module docstring.
 
     Args:
@@ -1128,12 +1129,6 @@ class OpenAIRealtimeEmulator:
         """Return the client messages of one type received so far (all sessions)."""
         return [m for m in self.client_messages if m.get("type") == kind]
 
-    async def _session(self, session: EmulatedOpenAISession | None) -> EmulatedOpenAISession:
-        if session is None:
-            return await self.wait_for_session()
-        await trio.lowlevel.checkpoint()
-        return session
-
     async def send(
         self, message: Mapping[str, Any], session: EmulatedOpenAISession | None = None
     ) -> None:
@@ -1151,27 +1146,9 @@ class OpenAIRealtimeEmulator:
         """Send an ``error`` event to a session (default: the newest)."""
         await (await self._session(session)).send_error(message, code=code, error_type=error_type)
 
-    async def respond(
-        self, reply: Reply | None = None, session: EmulatedOpenAISession | None = None
-    ) -> None:
-        """Start a server-initiated response in a session (default: the newest)."""
-        await (await self._session(session)).respond(reply)
-
-    async def barge_in(self, session: EmulatedOpenAISession | None = None) -> None:
-        """Emulate user speech during the reply (``speech_started`` + cancellation)."""
-        await (await self._session(session)).barge_in()
-
-    async def finish(self, session: EmulatedOpenAISession | None = None) -> None:
-        """Let a held reply complete."""
-        (await self._session(session)).finish()
-
     async def wait_response_done(self, session: EmulatedOpenAISession | None = None) -> None:
         """Wait until the session (default: the newest) plays no response."""
         await (await self._session(session)).wait_response_done()
-
-    async def drop(self, session: EmulatedOpenAISession | None = None) -> None:
-        """Drop a session's connection abruptly (no close frame)."""
-        await (await self._session(session)).drop()
 
     async def expire(self, session: EmulatedOpenAISession | None = None) -> None:
         """End a session as at the service's time limit."""
