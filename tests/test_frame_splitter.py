@@ -1,5 +1,5 @@
 """The receive fast path (sans-IO): whole data frames bypass websockets' parser, the rest
-reaches it as whole frames, in order, with its rules kept."""
+reaches it as whole frames, in order, with its rules kept; frames encoded without it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from trio_bidi._transport._frames import FrameSplitter
+from trio_bidi._transport._frames import FrameEncoder, FrameSplitter
 
 
 def open_pair(max_size: int = 1 << 20) -> tuple[ClientProtocol, ServerProtocol]:
@@ -150,3 +150,25 @@ def test_stopping_drops_what_followed() -> None:
     splitter.feed(wire, stop_at_first, lambda: None)
     assert seen == [b"bad"]
     assert not splitter.active
+
+
+@given(st.binary(max_size=70_000), st.booleans())
+def test_encoded_frames_read_back_as_websockets_would_send_them(payload: bytes, text: bool) -> None:
+    _client, server = open_pair()
+    # A client's frames (masked) as the server reads them...
+    encoded = FrameEncoder(masked=True).encode(1 if text else 2, payload)
+    server.receive_data(encoded)
+    (frame,) = server.events_received()
+    assert isinstance(frame, Frame)
+    assert frame.opcode is (Opcode.TEXT if text else Opcode.BINARY)
+    assert frame.fin
+    assert bytes(frame.data) == payload
+    # ...and a server's (unmasked): byte for byte what websockets would send.
+    server.send_frame(Frame(Opcode.BINARY, payload))
+    assert FrameEncoder(masked=False).encode(2, payload) == b"".join(server.data_to_send())
+
+
+def test_masks_differ_from_frame_to_frame() -> None:
+    encoder = FrameEncoder(masked=True)
+    masks = {encoder.encode(2, b"x")[2:6] for _ in range(600)}  # across three draws
+    assert len(masks) > 590

@@ -58,7 +58,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from ._transport._frames import FrameSplitter
+from ._transport._frames import FrameEncoder, FrameSplitter
 from ._transport._secrets import RedactingLogger, printable, secret_values
 from ._transport._wire import Wire, open_wire, wrap_server_wire
 
@@ -138,6 +138,10 @@ class WebSocket:
         # The receive fast path, when the handshake left websockets' parser at a frame
         # boundary (``leftover``: what came after the HTTP head in the same read).
         self._splitter: FrameSplitter | None = None
+        # The send fast path (websockets encodes when an extension was negotiated).
+        self._encoder: FrameEncoder | None = None
+        if not protocol.extensions:
+            self._encoder = FrameEncoder(masked=isinstance(protocol, ClientProtocol))
         if leftover is not None:
             splitter = FrameSplitter(protocol, leftover)
             if splitter.active:
@@ -469,8 +473,21 @@ class WebSocket:
     def _encode(self, payloads: Iterable[bytes], *, text: bool) -> None:
         if self._closed is not None:
             raise self._closed_error()
+        protocol = self._protocol
+        encoder = self._encoder
+        if (
+            encoder is not None
+            and protocol.state is State.OPEN
+            and not protocol.expect_continuation_frame
+        ):
+            # The fast path: after whatever websockets has queued (a pong), in order.
+            writes = protocol.writes
+            opcode = 1 if text else 2
+            for payload in payloads:
+                writes.append(encoder.encode(opcode, payload))
+            return
         try:
-            send = self._protocol.send_text if text else self._protocol.send_binary
+            send = protocol.send_text if text else protocol.send_binary
             for payload in payloads:
                 send(payload)
         except Exception as exc:  # websockets raises InvalidState once closing
