@@ -3,7 +3,11 @@
 Providers read messages in their own reader task, so this layer adds no task and no
 channel hop of its own: :meth:`WebSocket.receive` parses every frame that one read of the
 connection brought in and hands them out one by one, and writes go straight to the
-connection under a lock. Frame masking runs in ``websockets``' C speedups. The bytes
+connection under a lock. ``websockets`` does the handshake and every control frame;
+whole, unfragmented data frames are cut out of the received bytes and encoded by
+:mod:`trio_bidi._transport._frames` directly (its parser and frame objects cost more than
+the rest of a message's receive path). Frame masking runs in ``websockets``' C
+speedups. The bytes
 travel over a :class:`~trio_bidi._transport._wire.Wire`: plaintext for ``ws://``, TLS done
 in place (``ssl.SSLObject`` over memory BIOs) for ``wss://``; both write with one
 ``os.write`` when the kernel takes the bytes at once (POSIX) and decrypt everything a
