@@ -165,6 +165,39 @@ async def test_one_receive_returns_every_record_one_socket_read_brought(
         assert data == b"".join(b"%03d" % index * 100 for index in range(40))
 
 
+async def test_a_record_split_across_socket_reads_is_returned_once_whole(
+    tls_contexts: TLSContexts,
+) -> None:
+    async with tls_pair(tls_contexts) as (client, server):
+        record = server._seal(b"x" * 5000)  # one TLS record, written in three pieces
+        got: list[bytes] = []
+        async with trio.open_nursery() as nursery:
+
+            async def read() -> None:
+                got.append(await client.receive_some())
+
+            nursery.start_soon(read)
+            for piece in (record[:3], record[3:2000]):
+                await server.stream.send_all(piece)
+                await trio.sleep(0.02)
+                assert got == []  # nothing to decrypt yet: the receive keeps waiting
+            await server.stream.send_all(record[2000:])
+        assert got == [b"x" * 5000]
+        # Nothing is left behind in the TLS layer: the next record comes alone.
+        await server.write(b"next")
+        assert await client.receive_some() == b"next"
+
+
+async def test_a_message_larger_than_a_record_arrives_whole(tls_contexts: TLSContexts) -> None:
+    async with tls_pair(tls_contexts) as (client, server):
+        payload = bytes(range(256)) * 400  # 100 KiB: seven 16 KiB records
+        await server.write(payload)
+        received = b""
+        while len(received) < len(payload):
+            received += await client.receive_some()
+        assert received == payload
+
+
 async def test_close_notify_and_a_bare_tcp_end_both_read_as_the_end(
     tls_contexts: TLSContexts,
 ) -> None:

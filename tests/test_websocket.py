@@ -107,6 +107,30 @@ async def test_text_binary_and_large_messages() -> None:
         assert await ws.receive() == big
 
 
+async def test_both_sides_receive_through_the_fast_path() -> None:
+    server_sides: list[WebSocket] = []
+
+    async def echo_recording(ws: WebSocket) -> None:
+        server_sides.append(ws)
+        await _echo(ws)
+
+    async with trio.open_nursery() as nursery:
+        server: WebSocketServer = await nursery.start(
+            lambda task_status: serve_websocket(
+                echo_recording, ssl_context=_SERVER_TLS[0], task_status=task_status
+            )
+        )
+        async with connect(server.url) as ws:
+            await ws.send_text("through the splitter")
+            assert await ws.receive() == "through the splitter"
+            # websockets' own parser is used only for control frames and fragments.
+            assert ws._splitter is not None
+            assert ws._splitter.active
+            assert server_sides[0]._splitter is not None
+            assert server_sides[0]._splitter.active
+        server.close()
+
+
 async def test_refused_handshake_reports_status() -> None:
     async with echo_server() as server:
         with pytest.raises(WebSocketHandshakeError, match="HTTP 401") as info:

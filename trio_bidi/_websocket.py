@@ -3,7 +3,11 @@
 Providers read messages in their own reader task, so this layer adds no task and no
 channel hop of its own: :meth:`WebSocket.receive` parses every frame that one read of the
 connection brought in and hands them out one by one, and writes go straight to the
-connection under a lock. Frame masking runs in ``websockets``' C speedups. The bytes
+connection under a lock. ``websockets`` does the handshake and every control frame;
+whole, unfragmented data frames are cut out of the received bytes and encoded by
+:mod:`trio_bidi._transport._frames` directly (its parser and frame objects cost more than
+the rest of a message's receive path). Frame masking runs in ``websockets``' C
+speedups. The bytes
 travel over a :class:`~trio_bidi._transport._wire.Wire`: plaintext for ``ws://``, TLS done
 in place (``ssl.SSLObject`` over memory BIOs) for ``wss://``; both write with one
 ``os.write`` when the kernel takes the bytes at once (POSIX) and decrypt everything a
@@ -58,6 +62,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
+from ._transport._frames import FrameEncoder, FrameSplitter
 from ._transport._secrets import RedactingLogger, printable, secret_values
 from ._transport._wire import Wire, open_wire, wrap_server_wire
 
@@ -77,6 +82,7 @@ _CLOSE_TIMEOUT_S = 2.0
 _CALLS_PER_YIELD = 16
 _BURST_GAP_S = 0.001  # sends closer together than this go through the writer task
 _HIGH_WATER = 1024 * 1024
+_MAX_HEAD = 64 * 1024  # an HTTP head longer than this is left to websockets to refuse
 _CLIENT_LOGGER = logging.getLogger("websockets.client")
 _SERVER_LOGGER = logging.getLogger("websockets.server")
 
@@ -129,9 +135,23 @@ class WebSocket:
         *,
         request: Request | None = None,
         secrets: frozenset[str] = frozenset(),
+        leftover: bytes | None = None,
     ) -> None:
         self._wire = wire
         self._protocol = protocol
+        # The receive fast path, when the handshake left websockets' parser at a frame
+        # boundary (``leftover``: what came after the HTTP head in the same read).
+        self._splitter: FrameSplitter | None = None
+        # The send fast path (websockets encodes when an extension was negotiated).
+        self._encoder: FrameEncoder | None = None
+        if not protocol.extensions:
+            self._encoder = FrameEncoder(masked=isinstance(protocol, ClientProtocol))
+        if leftover is not None:
+            splitter = FrameSplitter(protocol, leftover)
+            if splitter.active:
+                self._splitter = splitter
+            elif leftover:
+                protocol.receive_data(leftover)
         self._secrets = secrets
         self._send_lock = trio.Lock()
         self._writes_since_yield = 0
@@ -226,11 +246,20 @@ class WebSocket:
             self._mark_broken(exc)
             return
         protocol = self._protocol
-        if data:
-            protocol.receive_data(data)
+        splitter = self._splitter
+        if splitter is not None and splitter.active:
+            if data:
+                splitter.feed(data, self._on_message, self._absorb_events)
+            else:
+                splitter.hand_over()
+                protocol.receive_eof()
+                self._absorb_events()
         else:
-            protocol.receive_eof()
-        self._absorb_events()
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            self._absorb_events()
         if self._writer_running:
             self._enqueue()
             if self._queued_bytes() > _HIGH_WATER:
@@ -255,6 +284,9 @@ class WebSocket:
         A server may speak first, or fail at once; what those frames call for (a pong, a
         close frame) is sent now.
         """
+        splitter = self._splitter
+        if splitter is not None and splitter.active:
+            splitter.feed(b"", self._on_message, self._absorb_events)
         self._absorb_events()
         protocol = self._protocol
         if protocol.state is State.CLOSED or protocol.close_expected():
@@ -273,6 +305,18 @@ class WebSocket:
                 break  # the connection failed: nothing after the bad frame counts
             if isinstance(event, Frame):
                 self._on_frame(event)
+
+    def _on_message(self, opcode: int, payload: bytes) -> bool:
+        """Take a whole message from the fast path; False: the connection failed."""
+        if opcode == 1:
+            try:
+                self._pending.append(payload.decode())
+            except UnicodeDecodeError as exc:
+                self._fail(1007, "invalid UTF-8 in a text message", exc)
+                return False
+        else:
+            self._pending.append(payload)
+        return True
 
     def _on_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -433,8 +477,21 @@ class WebSocket:
     def _encode(self, payloads: Iterable[bytes], *, text: bool) -> None:
         if self._closed is not None:
             raise self._closed_error()
+        protocol = self._protocol
+        encoder = self._encoder
+        if (
+            encoder is not None
+            and protocol.state is State.OPEN
+            and not protocol.expect_continuation_frame
+        ):
+            # The fast path: after whatever websockets has queued (a pong), in order.
+            writes = protocol.writes
+            opcode = 1 if text else 2
+            for payload in payloads:
+                writes.append(encoder.encode(opcode, payload))
+            return
         try:
-            send = self._protocol.send_text if text else self._protocol.send_binary
+            send = protocol.send_text if text else protocol.send_binary
             for payload in payloads:
                 send(payload)
         except Exception as exc:  # websockets raises InvalidState once closing
@@ -585,6 +642,9 @@ class WebSocket:
         """Read until the peer answers our close frame or ends the stream."""
         protocol = self._protocol
         wire = self._wire
+        if self._splitter is not None and self._splitter.active:
+            self._splitter.hand_over()  # websockets reads the close handshake
+            protocol.events_received()
         while True:
             # Replies still owed (the echo of the peer's close frame) go out first.
             async with self._send_lock:
@@ -610,12 +670,34 @@ def _ssl_context_for(secure: bool, ssl_context: ssl.SSLContext | None) -> ssl.SS
 
 async def _read_handshake(
     wire: Wire, protocol: ClientProtocol | ServerProtocol
-) -> Request | Response:
+) -> tuple[Request | Response, bytes | None]:
+    """Read the peer's HTTP head; return it with the bytes that followed it, if split.
+
+    ``websockets`` is fed the HTTP head alone when it can be (the usual case), so its
+    parser sits at a frame boundary afterwards and the frames that came in the same read
+    (a server may speak first) are returned for the receive fast path. Otherwise
+    (``None``: a body, or no head end within 64 KiB) it gets every byte, as it would.
+    """
+    head: bytearray | None = bytearray()
     while True:
         data = await wire.receive_some()
-        if data:
+        after: bytes | None = None
+        if head is not None and data:
+            head += data
+            end = head.find(b"\r\n\r\n")
+            if end >= 0:
+                protocol.receive_data(bytes(head[: end + 4]))
+                after = bytes(head[end + 4 :])
+                head = None
+            elif len(head) > _MAX_HEAD:
+                protocol.receive_data(bytes(head))
+                head = None
+        elif data:
             protocol.receive_data(data)
         else:
+            if head:
+                protocol.receive_data(bytes(head))
+            head = None
             protocol.receive_eof()
         events = protocol.events_received()
         for index, event in enumerate(events):
@@ -623,7 +705,15 @@ async def _read_handshake(
                 # Frames that came in the same read stay queued for the caller, which
                 # collects them with ``events_received()`` (a server may speak first).
                 protocol.events[:0] = events[index + 1 :]
-                return event
+                return event, after
+        if after:
+            # The head was not all (a body follows): websockets reads the rest itself.
+            protocol.receive_data(after)
+            events = protocol.events_received()
+            for index, event in enumerate(events):
+                if isinstance(event, (Request, Response)):
+                    protocol.events[:0] = events[index + 1 :]
+                    return event, None
         if protocol.handshake_exc is not None:
             # Not HTTP at all (websockets gave up parsing): no answer will make sense.
             raise WebSocketHandshakeError(
@@ -697,7 +787,7 @@ async def open_websocket(
                 request.headers[name] = value
             protocol.send_request(request)
             await wire.write(b"".join(protocol.data_to_send()))
-            response = await _read_handshake(wire, protocol)
+            response, leftover = await _read_handshake(wire, protocol)
     except trio.TooSlowError:
         if wire is not None:
             wire.close_now()
@@ -727,7 +817,7 @@ async def open_websocket(
             else "server sent no HTTP response"
         )
         raise WebSocketHandshakeError(message, status=status)
-    websocket = WebSocket(wire, protocol, secrets=secrets)
+    websocket = WebSocket(wire, protocol, secrets=secrets, leftover=leftover)
     try:
         # Frames that arrived in the same read as the handshake response (a close frame
         # among them is reported by the first receive, with its code and reason).
@@ -800,7 +890,7 @@ async def serve_websocket(
         except (trio.BrokenResourceError, OSError):
             return  # the socket is closed already
         try:
-            request = await _read_handshake(wire, protocol)
+            request, leftover = await _read_handshake(wire, protocol)
             assert isinstance(request, Request)
             refusal = authorize(request) if authorize is not None else None
             if refusal is not None:
@@ -818,7 +908,7 @@ async def serve_websocket(
         if refusal is not None or protocol.state is not State.OPEN:
             wire.close_now()
             return
-        websocket = WebSocket(wire, protocol, request=request)
+        websocket = WebSocket(wire, protocol, request=request, leftover=leftover)
         try:
             await websocket._take_early_events()
             await handler(websocket)

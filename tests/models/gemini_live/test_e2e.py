@@ -787,3 +787,18 @@ async def test_leaving_on_error_closes_the_socket(gemini_emulator: GeminiLiveEmu
         await fail_inside()
     with trio.fail_after(5):
         await gemini_emulator.sessions[0].closed.wait()
+
+
+async def test_a_burst_of_audio_is_batched_by_the_writer_task_and_arrives_in_order(
+    gemini_emulator: GeminiLiveEmulator,
+) -> None:
+    model = gemini_model(gemini_emulator)
+    chunks = [base64.b64encode(bytes([index]) * 640).decode() for index in range(64)]
+    async with model.connect() as connection:
+        assert connection._ws._writer_running  # type: ignore[attr-defined]
+        for chunk in chunks:
+            await connection.send(BidiAudioInputEvent(chunk, "pcm", 16000, 1))
+        session = gemini_emulator.sessions[0]
+        await wait_for(lambda: session.audio_bytes == 64 * 640)
+    sent = [m["realtimeInput"]["audio"]["data"] for m in session.messages[:64]]
+    assert sent == chunks

@@ -438,6 +438,12 @@ class GeminiLiveConnection(ConnectionBase):
         else:
             await self._send(self._protocol.encode(event))
 
+    async def _start_background(self, nursery: trio.Nursery) -> None:
+        # A writer task batches what senders queue (audio frames) into one system call
+        # per scheduler pass, as the OpenAI connection does; closing the socket stops it.
+        assert self._ws is not None
+        await nursery.start(self._ws.run_writer)
+
     async def _close_transport(self) -> None:
         await self._stack.aclose()
 
