@@ -42,45 +42,7 @@ PUBLIC_PATH_PAGES = [
     "cli.md",
 ]
 # Modules whose docstrings must use Markdown cross references.
-NO_ROLES = [
-    "trio_bidi/io",
-    "trio_bidi/cli",
-    "trio_bidi/__main__.py",
-    "trio_bidi/__init__.py",
-    "trio_bidi/errors.py",
-    "trio_bidi/events.py",
-    "trio_bidi/types.py",
-    "trio_bidi/agent/__init__.py",
-    "trio_bidi/agent/_agent.py",
-    "trio_bidi/agent/_cleanup.py",
-    "trio_bidi/agent/_history.py",
-    "trio_bidi/agent/_hooks.py",
-    "trio_bidi/agent/_run_inputs.py",
-    "trio_bidi/agent/_settings.py",
-    "trio_bidi/agent/_slots.py",
-    "trio_bidi/agent/_state.py",
-    "trio_bidi/agent/_stats.py",
-    "trio_bidi/agent/_tool_loader.py",
-    "trio_bidi/agent/_tool_runner.py",
-    "trio_bidi/agent/_tools.py",
-    "trio_bidi/agent/_turns.py",
-    "trio_bidi/models/__init__.py",
-    "trio_bidi/models/_registry.py",
-    "trio_bidi/models/_untrusted.py",
-    "trio_bidi/models/gemini_live/__init__.py",
-    "trio_bidi/models/gemini_live/_config.py",
-    "trio_bidi/models/gemini_live/_protocol.py",
-    "trio_bidi/models/gemini_live/_wire.py",
-    "trio_bidi/models/nova_sonic/__init__.py",
-    "trio_bidi/models/nova_sonic/_config.py",
-    "trio_bidi/models/nova_sonic/_http2.py",
-    "trio_bidi/models/nova_sonic/_http2_events.py",
-    "trio_bidi/models/nova_sonic/_model.py",
-    "trio_bidi/models/nova_sonic/_sigv4.py",
-    "trio_bidi/session",
-    "trio_bidi/testing",
-    "trio_bidi/server",
-]
+NO_ROLES = ["trio_bidi"]  # the whole package: Markdown cross references only
 
 
 def load_script(name: str) -> ModuleType:

@@ -42,7 +42,7 @@ def raise_keeping_context(exc: BaseException) -> NoReturn:
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> NoReturn:
-    """Raise what a nursery's group stands for (see :func:`open_nursery_unwrapped`)."""
+    """Raise what a nursery's group stands for (see `open_nursery_unwrapped`)."""
     errors = group.exceptions
     interrupts = [e for e in errors if isinstance(e, (KeyboardInterrupt, SystemExit))]
     if interrupts and len(errors) > 1:
@@ -125,7 +125,7 @@ class PromptLock:
         """Take the lock: at once when free, else wait in line.
 
         Always a cancel point; a schedule point when it waits and otherwise at least
-        once every :data:`CALLS_PER_SCHEDULE_POINT` acquires of this lock.
+        once every `CALLS_PER_SCHEDULE_POINT` acquires of this lock.
 
         Raises:
             trio.Cancelled: The enclosing scope is cancelled (the lock is not taken).
@@ -166,7 +166,7 @@ async def send_promptly(channel: trio.MemorySendChannel[T], value: T) -> None:
 
     Always a cancel point (nothing is sent when it raises ``Cancelled``); a schedule
     point when it waits and otherwise at least once every
-    :data:`CALLS_PER_SCHEDULE_POINT` calls.
+    `CALLS_PER_SCHEDULE_POINT` calls.
 
     Raises:
         trio.Cancelled: The enclosing scope is cancelled (the value is not sent).
@@ -191,7 +191,7 @@ async def receive_promptly(channel: trio.MemoryReceiveChannel[T]) -> T:
 
     Always a cancel point (nothing is taken when it raises ``Cancelled``); a schedule
     point when it waits and otherwise at least once every
-    :data:`CALLS_PER_SCHEDULE_POINT` calls.
+    `CALLS_PER_SCHEDULE_POINT` calls.
 
     Raises:
         trio.Cancelled: The enclosing scope is cancelled (checked first).

@@ -1,19 +1,19 @@
 """A lean WebSocket client and server for Trio, on the ``websockets`` sans-IO protocol.
 
 Providers read messages in their own reader task, so this layer adds no task and no
-channel hop of its own: :meth:`WebSocket.receive` parses every frame that one read of the
+channel hop of its own: `WebSocket.receive` parses every frame that one read of the
 connection brought in and hands them out one by one, and writes go straight to the
 connection under a lock. ``websockets`` does the handshake and every control frame;
 whole, unfragmented data frames are cut out of the received bytes and encoded by
-:mod:`trio_bidi._transport._frames` directly (its parser and frame objects cost more than
+`trio_bidi._transport._frames` directly (its parser and frame objects cost more than
 the rest of a message's receive path). Frame masking runs in ``websockets``' C
 speedups. The bytes
-travel over a :class:`~trio_bidi._transport._wire.Wire`: plaintext for ``ws://``, TLS done
+travel over a `Wire`: plaintext for ``ws://``, TLS done
 in place (``ssl.SSLObject`` over memory BIOs) for ``wss://``; both write with one
 ``os.write`` when the kernel takes the bytes at once (POSIX) and decrypt everything a
 socket read brought in at once.
 
-Trio's contract: every :meth:`WebSocket.receive` and every send is a cancel point (it
+Trio's contract: every `WebSocket.receive` and every send is a cancel point (it
 raises ``Cancelled`` before taking a message or writing anything when its scope is
 cancelled), and a schedule point whenever it waits and otherwise once every 16 calls, so
 a loop over them cannot starve other tasks or hold off a deadline. A send cancelled
@@ -21,7 +21,7 @@ while it waits for a full socket may leave half a frame on the wire; the connect
 then closed (code 1006) rather than reused.
 
 Batching (opt-in): the system call per message is the biggest cost of sending. A
-connection that runs :meth:`WebSocket.run_writer` in a nursery it outlives gets a writer
+connection that runs `WebSocket.run_writer` in a nursery it outlives gets a writer
 task: a send then encodes its frame, queues the bytes and returns, and the writer writes
 everything queued so far with one system call once the sender yields, so a sender that
 sends k messages between two of its scheduling points pays one write, not k. A send
@@ -32,8 +32,9 @@ wait and the reader stops reading (a peer that floods pings and never reads gets
 backpressure, not an ever-growing queue). A queued frame is always written whole:
 cancelling a sender never leaves half a frame on the wire.
 
-Errors: a peer's close or a broken stream raises :class:`WebSocketClosed` (with the close
-code and reason), which providers turn into :class:`trio_bidi.errors.BidiConnectionError`.
+Errors: a peer's close or a broken stream raises `WebSocketClosed` (with the close
+code and reason), which providers turn into
+[`BidiConnectionError`][trio_bidi.errors.BidiConnectionError].
 Each raise is a new exception chained to the record of why the connection closed. A
 text message that is not valid UTF-8 fails the connection with close code 1007. Header
 values that carry credentials never reach a log line (``websockets`` logs headers at
@@ -122,9 +123,9 @@ class WebSocketHandshakeError(Exception):
 
 
 class WebSocket:
-    """One open WebSocket connection over a :class:`Wire`.
+    """One open WebSocket connection over a `Wire`.
 
-    Not created directly: use :func:`open_websocket` or :func:`serve_websocket`.
+    Not created directly: use `open_websocket` or `serve_websocket`.
     ``receive`` must be called from one task at a time; ``send_text`` from any task.
     """
 
@@ -188,14 +189,14 @@ class WebSocket:
     @property
     def _stream(self) -> Wire:
         # The old name of the connection's byte stream, for code that drops it with
-        # ``trio.aclose_forcefully(ws._stream)``; :meth:`abort` says it directly.
+        # ``trio.aclose_forcefully(ws._stream)``; `abort` says it directly.
         return self._wire
 
     def abort(self) -> None:
         """Drop the TCP connection at once, without a close handshake (never raises).
 
         Meant for emulators and tests that play a peer vanishing; the next receive or
-        send raises :class:`WebSocketClosed` with code 1006.
+        send raises `WebSocketClosed` with code 1006.
         """
         self._wire.close_now()
 
@@ -518,7 +519,7 @@ class WebSocket:
     async def run_writer(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Write batches of queued frames until cancelled or :meth:`aclose` (see the module).
+        """Write batches of queued frames until cancelled or `aclose` (see the module).
 
         Start it once per connection with ``nursery.start(ws.run_writer)`` in a nursery
         that the connection outlives (a provider's reader nursery, for example). While it
@@ -832,7 +833,7 @@ Authorizer = Callable[[Request], "tuple[int, str] | None"]
 
 
 class WebSocketServer:
-    """A listening WebSocket server, as returned by :func:`serve_websocket`.
+    """A listening WebSocket server, as returned by `serve_websocket`.
 
     Attributes:
         port: The TCP port it listens on.
@@ -877,7 +878,7 @@ async def serve_websocket(
             ``(status, text)`` to refuse with that HTTP status.
         max_message_size: Largest message accepted from a client, in bytes.
         ssl_context: A server-side TLS context to serve ``wss://`` (None: ``ws://``).
-        task_status: Receives the :class:`WebSocketServer` once listening.
+        task_status: Receives the `WebSocketServer` once listening.
     """
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound_port = listeners[0].socket.getsockname()[1]

@@ -1,9 +1,9 @@
 """The byte transport under the WebSocket client and server (private).
 
-- :mod:`._wire`: bytes to and from one TCP connection, in plaintext or through TLS
+- `._wire`: bytes to and from one TCP connection, in plaintext or through TLS
   (``ssl.SSLObject`` over memory BIOs, decrypting everything a socket read brought in).
-- :mod:`._secrets`: keeping credentials out of logs and exception messages, and
+- `._secrets`: keeping credentials out of logs and exception messages, and
   server-chosen text short and printable.
 
-The WebSocket itself is :mod:`trio_bidi._websocket`.
+The WebSocket itself is `trio_bidi._websocket`.
 """

@@ -2,7 +2,7 @@
 
 ``websockets``' sans-IO parser is a chain of generators that costs about 4 us per frame;
 at real-time rates (one audio message per read) that is a fifth of what a received
-message costs. :class:`FrameSplitter` cuts the received bytes into whole frames itself
+message costs. `FrameSplitter` cuts the received bytes into whole frames itself
 and hands out the common case (a text or binary message in one frame, no reserved bits,
 masked exactly when the peer must mask) directly. Every other frame (ping, pong, close,
 fragments, anything malformed) goes to ``websockets`` as the whole frame's bytes, so

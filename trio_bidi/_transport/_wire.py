@@ -1,11 +1,11 @@
 """Bytes to and from one TCP connection, in plaintext or through TLS.
 
-:class:`Wire` is what the WebSocket writes to and reads from. Two things make it fast:
+`Wire` is what the WebSocket writes to and reads from. Two things make it fast:
 
-- Writing rarely enters the scheduler: :meth:`Wire.write_nowait` hands the bytes to the
+- Writing rarely enters the scheduler: `Wire.write_nowait` hands the bytes to the
   kernel with one ``os.write`` on the socket (POSIX only; elsewhere every write goes
   through Trio's ``send_all``) and keeps whatever the kernel did not take for
-  :meth:`Wire.flush`, which must run before anything else is written.
+  `Wire.flush`, which must run before anything else is written.
 - TLS is done here, with the standard library's ``ssl.SSLObject`` over two memory BIOs,
   instead of ``trio.SSLStream``: a receive reads up to 256 KiB of ciphertext from the
   socket and decrypts every complete record it holds in one go (``SSLStream`` hands over
@@ -13,8 +13,8 @@
   fast path serves ``wss://`` as well.
 
 The bytes written are always in the order they were given: what a write could not hand
-over at once stays at the head of the line until :meth:`Wire.flush` has sent it. One task
-at a time may :meth:`Wire.flush` or :meth:`Wire.receive_some` (the WebSocket's locks see
+over at once stays at the head of the line until `Wire.flush` has sent it. One task
+at a time may `Wire.flush` or `Wire.receive_some` (the WebSocket's locks see
 to that). TLS renegotiation is not supported (TLS 1.3 has none; a TLS 1.2 peer asking for
 it breaks the connection). A peer's ``close_notify`` and a plain end of stream both read
 as the end of the stream: the WebSocket's own close handshake tells a clean end from a
@@ -54,7 +54,7 @@ def _read_buffer() -> bytearray:
 
 
 class Wire(trio.abc.AsyncResource):
-    """One TCP connection, plaintext (this class) or TLS (:class:`_TLSWire`).
+    """One TCP connection, plaintext (this class) or TLS (`_TLSWire`).
 
     Args:
         stream: The connected socket stream; the wire owns and closes it.
@@ -71,7 +71,7 @@ class Wire(trio.abc.AsyncResource):
 
     @property
     def unsent(self) -> int:
-        """Bytes accepted by :meth:`write_nowait` that are not written yet."""
+        """Bytes accepted by `write_nowait` that are not written yet."""
         return len(self._unsent)
 
     @property
@@ -85,7 +85,7 @@ class Wire(trio.abc.AsyncResource):
     def write_nowait(self, data: bytes) -> None:
         """Accept ``data`` and write as much of it as the kernel takes now, without waiting.
 
-        Whatever is left is written by the next :meth:`flush`, before any later bytes.
+        Whatever is left is written by the next `flush`, before any later bytes.
 
         Raises:
             trio.BrokenResourceError: The connection broke (the peer reset it).

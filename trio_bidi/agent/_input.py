@@ -35,7 +35,7 @@ class InputBuffer:
 
     Audio is bounded in milliseconds: putting audio beyond the bound drops the oldest
     audio (counted in ``dropped_audio_events`` / ``dropped_audio_ms``). Other events are
-    bounded in number; :meth:`wait_room` waits until one more fits.
+    bounded in number; `wait_room` waits until one more fits.
 
     Args:
         max_audio_ms: Audio kept at most.
@@ -60,11 +60,11 @@ class InputBuffer:
         return isinstance(event, BidiAudioInputEvent) or self._non_audio < self._max_events
 
     async def wait_room(self) -> None:
-        """Wait until an item leaves the buffer (or :meth:`wake` is called)."""
+        """Wait until an item leaves the buffer (or `wake` is called)."""
         await self._room.wait()
 
     def wake(self) -> None:
-        """Wake every :meth:`wait_room` waiter (the agent stopped)."""
+        """Wake every `wait_room` waiter (the agent stopped)."""
         self._room.set()
         self._room = trio.Event()
 

@@ -1,8 +1,8 @@
 """What the supervision knows about one connection: while it is open, and how it ended.
 
-:class:`LiveConnection` is the open connection ``receive()`` reads, with what the
-watcher and the receivers tell each other about it. The outcomes (:class:`ConnectFailed`,
-:class:`Lost`, :class:`Stopped`) are how one connection ended; :class:`GaveUp` is why the
+`LiveConnection` is the open connection ``receive()`` reads, with what the
+watcher and the receivers tell each other about it. The outcomes (`ConnectFailed`,
+`Lost`, `Stopped`) are how one connection ended; `GaveUp` is why the
 agent stopped reconnecting, kept as data so each raise is a fresh exception.
 """
 
@@ -65,7 +65,7 @@ Outcome = ConnectFailed | Lost | Stopped
 
 @attrs.frozen
 class GaveUp:
-    """Why the agent stopped reconnecting, kept as data (see :meth:`error`)."""
+    """Why the agent stopped reconnecting, kept as data (see `error`)."""
 
     message: str
     cause: BaseException | None

@@ -1,15 +1,15 @@
 """The agent's connection supervision, and ``receive()`` reading the connection in place.
 
-Reading top to bottom: :meth:`AgentLoop.run` runs the connect loop
-(:meth:`~AgentLoop._connect_loop`: backoff, giving up, restart events), which opens one
-connection at a time (:meth:`~AgentLoop._one_connection`), flushes the input that waited
-for it (:meth:`~AgentLoop._flush`), then watches it (:meth:`~AgentLoop._watch`) until it
+Reading top to bottom: `AgentLoop.run` runs the connect loop
+(`_connect_loop`: backoff, giving up, restart events), which opens one
+connection at a time (`_one_connection`), flushes the input that waited
+for it (`_flush`), then watches it (`_watch`) until it
 ends: its time limit, a proactive restart at a turn boundary near that limit, a stop, or
 the peer dropping it. The next connection gets the history so far; input arriving
-meanwhile waits in a bounded :class:`~trio_bidi.agent._input.InputBuffer`.
+meanwhile waits in a bounded `InputBuffer`.
 
 The model's events are *not* pumped by a task of the agent: ``receive()`` reads the
-connection's events in the caller's task (:meth:`AgentLoop.next_output`), handles each one
+connection's events in the caller's task (`AgentLoop.next_output`), handles each one
 inline (history, hooks, interruptions, starting tool calls) and returns it, so each event
 takes one task switch (the connection's reader to the application) and a slow consumer
 slows the reading (backpressure). Events the agent makes itself (tool results, restarts,
@@ -550,7 +550,7 @@ class AgentLoop:
 
         A cancel scope costs about as much as the rest of the hop, so the read is made
         wakeable only when needed: while a tool call may emit its result, or when the
-        connection is not a :class:`~trio_bidi.models.ConnectionBase` (whose
+        connection is not a [`ConnectionBase`][trio_bidi.models.ConnectionBase] (whose
         ``receive()`` ends when it closes; everything else the agent emits follows the
         connection's end).
         """

@@ -27,7 +27,7 @@ class Outbox:
     """A bounded queue of output events with wake-ups for the receivers.
 
     Args:
-        max_events: Events held at most; :meth:`put` waits for room beyond this.
+        max_events: Events held at most; `put` waits for room beyond this.
     """
 
     def __init__(self, max_events: int) -> None:
@@ -43,7 +43,7 @@ class Outbox:
 
     @property
     def full(self) -> bool:
-        """True when :meth:`put` would wait."""
+        """True when `put` would wait."""
         return len(self._events) >= self._max_events
 
     def take(self) -> AgentOutput | None:
@@ -94,20 +94,20 @@ class Outbox:
         self.wake()
 
     async def wait(self) -> None:
-        """Wait until an event arrives or :meth:`wake` is called."""
+        """Wait until an event arrives or `wake` is called."""
         await self._arrived.wait()
 
     def wake(self) -> None:
-        """Wake every receiver: those in :meth:`wait` and those reading a connection."""
+        """Wake every receiver: those in `wait` and those reading a connection."""
         self._arrived.set()
         self._arrived = trio.Event()
         for scope in self._reading_scopes:
             scope.cancel()
 
     def add_reader(self, scope: trio.CancelScope) -> None:
-        """Cancel ``scope`` at the next :meth:`wake` (a receiver blocked on a connection)."""
+        """Cancel ``scope`` at the next `wake` (a receiver blocked on a connection)."""
         self._reading_scopes.add(scope)
 
     def remove_reader(self, scope: trio.CancelScope) -> None:
-        """Forget a scope given to :meth:`add_reader`."""
+        """Forget a scope given to `add_reader`."""
         self._reading_scopes.discard(scope)

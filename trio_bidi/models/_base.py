@@ -1,33 +1,36 @@
 """The model contract, and the connection machinery every provider shares.
 
-A *model* (:class:`BidiModel`) is configuration plus a ``connect`` method. ``connect`` is
+A *model* (`BidiModel`) is configuration plus a ``connect`` method. ``connect`` is
 an async context manager that opens one provider connection and yields a
-:class:`BidiConnection`::
+`BidiConnection`::
 
     async with model.connect(system_prompt="Be brief.", tools=specs, messages=history) as conn:
         await conn.send(BidiTextInputEvent("hello"))
         async for event in conn.receive():
             ...
 
-The contract every provider keeps (checked by :mod:`trio_bidi.testing.contract`):
+The contract every provider keeps (checked by
+[`trio_bidi.testing.contract`][trio_bidi.testing.contract]):
 
-- The first event ``receive()`` yields is a :class:`~trio_bidi.events.BidiConnectionStartEvent`.
-- ``send`` takes input events and :class:`~trio_bidi.events.ToolResultEvent`. Sending before
-  the connection is open or after it closed raises
-  :class:`~trio_bidi.errors.BidiStateError`; sending on a connection the peer broke raises
-  :class:`~trio_bidi.errors.BidiConnectionError`.
+- The first event ``receive()`` yields is a
+  [`BidiConnectionStartEvent`][trio_bidi.events.BidiConnectionStartEvent].
+- ``send`` takes input events and [`ToolResultEvent`][trio_bidi.events.ToolResultEvent].
+  Sending before the connection is open or after it closed raises
+  [`BidiStateError`][trio_bidi.errors.BidiStateError]; sending on a connection the peer
+  broke raises [`BidiConnectionError`][trio_bidi.errors.BidiConnectionError].
 - ``receive()`` ends normally after ``aclose()``. It raises
-  :class:`~trio_bidi.errors.BidiModelTimeoutError` when the provider's time limit (the
-  connection's ``deadline``, a cancel-scope deadline) is reached, and
-  :class:`~trio_bidi.errors.BidiConnectionError` when the peer closed or the transport broke.
+  [`BidiModelTimeoutError`][trio_bidi.errors.BidiModelTimeoutError] when the provider's
+  time limit (the connection's ``deadline``, a cancel-scope deadline) is reached, and
+  [`BidiConnectionError`][trio_bidi.errors.BidiConnectionError] when the peer closed or
+  the transport broke.
 - The time limit applies to ``send`` too: a send blocked on a peer that stopped reading
-  raises :class:`~trio_bidi.errors.BidiModelTimeoutError` when it is reached.
+  raises [`BidiModelTimeoutError`][trio_bidi.errors.BidiModelTimeoutError] when it is reached.
 - ``aclose()`` is idempotent. Leaving the ``async with`` on any path (normal, error,
   cancellation) closes the transport and leaves no task running.
 - Trio's contract: every async method is a checkpoint, and a failure is reported by a
   new exception each time (chained to the stored one), never by re-raising one object.
 
-:class:`ConnectionBase` implements all of this once; a provider supplies the handshake, a
+`ConnectionBase` implements all of this once; a provider supplies the handshake, a
 read loop that turns wire messages into events, a write path, and the transport's close.
 """
 
@@ -131,7 +134,7 @@ class BidiModel(Protocol):
 
     @property
     def config(self) -> Mapping[str, Any]:
-        """The resolved configuration; ``config["audio"]`` is an :class:`AudioConfig`."""
+        """The resolved configuration; ``config["audio"]`` is an `AudioConfig`."""
         ...
 
     def connect(
@@ -147,7 +150,7 @@ class BidiModel(Protocol):
             system_prompt: Instructions for the model.
             tools: Tools the model may call.
             messages: Conversation history to continue from.
-            **restart_config: What a :class:`BidiModelTimeoutError` carried (restarts).
+            **restart_config: What a `BidiModelTimeoutError` carried (restarts).
         """
         ...
 
@@ -199,9 +202,9 @@ def fresh_error(failure: BidiError) -> BidiError:
 class ConnectionBase(abc.ABC):
     """Lifecycle, event channel, deadline and write lock, shared by every provider.
 
-    A subclass implements :meth:`_open` (transport + handshake), :meth:`_read_events`
-    (loop: read wire messages, ``await emit(event)``), :meth:`_write` (send one input
-    event) and :meth:`_close_transport`. :meth:`session` runs it::
+    A subclass implements `_open` (transport + handshake), `_read_events`
+    (loop: read wire messages, ``await emit(event)``), `_write` (send one input
+    event) and `_close_transport`. `session` runs it::
 
         @asynccontextmanager
         async def connect(self, ...):
@@ -212,7 +215,7 @@ class ConnectionBase(abc.ABC):
     the other side, so a slow consumer slows the reader (and the socket) instead of
     growing memory. The reader runs inside a cancel scope whose deadline is the
     connection's ``deadline``; when it expires ``receive()`` raises the error made by
-    :meth:`_timeout_error`.
+    `_timeout_error`.
 
     Args:
         connection_id: Identifies the connection.
@@ -253,8 +256,8 @@ class ConnectionBase(abc.ABC):
     async def _read_events(self, emit: Emit) -> None:
         """Read the provider's messages until the transport ends, emitting events.
 
-        Return when the peer closed cleanly; raise a :class:`BidiError` (usually
-        :class:`BidiConnectionError`) when it broke.
+        Return when the peer closed cleanly; raise a `BidiError` (usually
+        `BidiConnectionError`) when it broke.
         """
 
     @abc.abstractmethod
@@ -305,7 +308,7 @@ class ConnectionBase(abc.ABC):
         """End the connection as if its time limit were reached now.
 
         Providers call it when the server warns it will cut the connection (Gemini's
-        ``goAway``); ``receive()`` then raises ``error`` (default: :meth:`_timeout_error`).
+        ``goAway``); ``receive()`` then raises ``error`` (default: `_timeout_error`).
         """
         if error is not None and self._failure is None:
             self._failure = error

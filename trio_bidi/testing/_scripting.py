@@ -3,7 +3,7 @@
 Each emulator keeps its connections as sessions (``EmulatedOpenAISession``,
 ``EmulatedGeminiSession``, ``EmulatedNovaSession``) that know how to speak, stop, drop and
 expire in their provider's protocol. The emulator itself only forwards each action to a
-session: the one given, or the newest. :class:`SessionActions` is that forwarding, so the
+session: the one given, or the newest. `SessionActions` is that forwarding, so the
 actions have the same names and meaning on every emulator.
 """
 

@@ -1,6 +1,6 @@
 """The Gemini Live model and its connection: the Trio transport around the protocol.
 
-Speaks the Live API's JSON directly over :mod:`trio_bidi._websocket` (``google-genai`` is
+Speaks the Live API's JSON directly over `trio_bidi._websocket` (``google-genai`` is
 asyncio-only and is not used at runtime).
 """
 
@@ -145,9 +145,9 @@ class BidiGeminiLiveModel:
             tools: Sent as function declarations.
             messages: History, replayed as ``clientContent`` turns unless resuming.
             **restart_config: ``session_handle`` (from a
-                :class:`~trio_bidi.errors.BidiModelTimeoutError`) resumes that session:
-                the history is not replayed, and the input the previous connection sent
-                after its newest handle is sent again.
+                [`BidiModelTimeoutError`][trio_bidi.errors.BidiModelTimeoutError]) resumes
+                that session: the history is not replayed, and the input the previous
+                connection sent after its newest handle is sent again.
 
         Yields:
             The open connection.
@@ -174,10 +174,10 @@ class BidiGeminiLiveModel:
 
 
 class GeminiLiveConnection(ConnectionBase):
-    """One Gemini Live WebSocket connection (see :class:`ConnectionBase` for the contract).
+    """One Gemini Live WebSocket connection (see `ConnectionBase` for the contract).
 
-    Besides the contract it offers manual activity signals (:meth:`send_activity_start`,
-    :meth:`send_activity_end`) and :meth:`send_audio_stream_end`.
+    Besides the contract it offers manual activity signals (`send_activity_start`,
+    `send_activity_end`) and `send_audio_stream_end`.
     """
 
     def __init__(
@@ -344,7 +344,7 @@ class GeminiLiveConnection(ConnectionBase):
 
         The service keeps the connection for ``timeLeft`` and sends a fresh resumable
         handle right after ``goAway``; restarting at once would resume from the stale
-        one. The connection goes on until :meth:`_restart_point_reached`, and at the
+        one. The connection goes on until `_restart_point_reached`, and at the
         latest until ``timeLeft`` minus ``go_away_margin_s`` (then the deadline ends it).
         """
         protocol = self._protocol

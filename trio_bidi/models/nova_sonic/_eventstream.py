@@ -5,7 +5,7 @@ typed headers, a payload and a CRC32 of everything before it, all big-endian. Be
 bidirectional stream carries one message per Nova event each way.
 
 botocore only decodes this format; the encoder here is what the client needs to send. The
-decoder is a small buffer (:class:`EventStreamDecoder`) fed with whatever the transport
+decoder is a small buffer (`EventStreamDecoder`) fed with whatever the transport
 delivers; it is tested against ``botocore.eventstream.EventStreamBuffer``.
 """
 
@@ -85,7 +85,7 @@ class Message:
     """One decoded event-stream message.
 
     Attributes:
-        headers: Header names to values (strings, bytes, ints, :class:`Timestamp`...).
+        headers: Header names to values (strings, bytes, ints, `Timestamp`...).
         payload: The payload bytes.
     """
 
@@ -230,13 +230,13 @@ def _decode_headers(data: bytes) -> dict[str, HeaderValue]:
 class EventStreamDecoder:
     """Incremental decoder: feed bytes as they arrive, iterate over complete messages.
 
-    Raises :class:`EventStreamError` from iteration on a bad prelude, CRC or header;
+    Raises `EventStreamError` from iteration on a bad prelude, CRC or header;
     the stream cannot continue after that (its framing is lost).
 
     A stream repeats the same few header blocks (every Nova output chunk has the same
     three headers), so decoded headers are kept by their bytes, up to
-    :data:`HEADER_CACHE_SIZE` distinct blocks per decoder (later ones are decoded each
-    time); :attr:`Message.headers` is therefore a read-only mapping.
+    `HEADER_CACHE_SIZE` distinct blocks per decoder (later ones are decoded each
+    time); `Message.headers` is therefore a read-only mapping.
     """
 
     __slots__ = ("_broken", "_buffer", "_header_cache")

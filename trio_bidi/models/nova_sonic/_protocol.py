@@ -1,10 +1,10 @@
 """The Nova Sonic session as a sans-IO state machine.
 
-:class:`NovaSonicProtocol` builds the Nova events a connection sends (the opening
+`NovaSonicProtocol` builds the Nova events a connection sends (the opening
 sequence, each input, the closing sequence) and maps the service's output messages to
 provider-neutral events. It never touches a socket or a clock and never raises on
-service input: malformed events become :class:`~trio_bidi.events.BidiErrorEvent`, and an
-exception message makes :attr:`NovaSonicProtocol.ending` say how the connection ends.
+service input: malformed events become [`BidiErrorEvent`][trio_bidi.events.BidiErrorEvent], and an
+exception message makes `NovaSonicProtocol.ending` say how the connection ends.
 
 Block layout: the system prompt and the history are non-interactive TEXT blocks sent
 before anything else; the microphone is one long interactive USER AUDIO block opened at
@@ -293,7 +293,7 @@ class NovaSonicProtocol:
         return self.receive_event(decoded)
 
     def receive_exception(self, kind: str, message: str) -> list[BidiOutputEvent]:
-        """Record the service's exception; the connection ends with :attr:`ending`."""
+        """Record the service's exception; the connection ends with `ending`."""
         recoverable = kind in _RECOVERABLE_TYPES or any(m in message for m in _RECOVERABLE_MARKERS)
         if self.ending is None:
             self.ending = Ending(kind or "error", message, recoverable)

@@ -1,8 +1,8 @@
 """The OpenAI Realtime provider (GA API).
 
-Three pieces: :mod:`._wire` (pure JSON codec and client message builders),
-:mod:`._protocol` (the sans-IO session state machine) and :mod:`._model` (the Trio
-transport: :class:`BidiOpenAIRealtimeModel` and its connection).
+Three pieces: `._wire` (pure JSON codec and client message builders),
+`._protocol` (the sans-IO session state machine) and `._model` (the Trio
+transport: `BidiOpenAIRealtimeModel` and its connection).
 """
 
 from ._config import ClientSettings as ClientSettings

@@ -223,7 +223,7 @@ def resolve_provider_config(provider_config: Mapping[str, Any] | None) -> dict[s
             ``noise_reduction`` (a dict, ``"near_field"`` / ``"far_field"``, or None).
 
     Returns:
-        A new dict with every key resolved; ``["audio"]`` is an :class:`AudioConfig`.
+        A new dict with every key resolved; ``["audio"]`` is an `AudioConfig`.
 
     Raises:
         BidiConfigurationError: A key is unknown or a value is not accepted by the API.

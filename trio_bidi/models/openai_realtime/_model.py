@@ -136,9 +136,9 @@ class BidiOpenAIRealtimeModel:
 
 
 class OpenAIRealtimeConnection(ConnectionBase):
-    """One OpenAI Realtime WebSocket session (see :class:`ConnectionBase` for the contract).
+    """One OpenAI Realtime WebSocket session (see `ConnectionBase` for the contract).
 
-    Besides the contract it offers :meth:`report_playback`, which truncates the current
+    Besides the contract it offers `report_playback`, which truncates the current
     assistant audio item to what the user heard after a barge-in.
     """
 

@@ -1,11 +1,11 @@
 """The OpenAI Realtime session as a sans-IO state machine.
 
-:class:`OpenAIRealtimeProtocol` turns decoded server messages into provider-neutral
+`OpenAIRealtimeProtocol` turns decoded server messages into provider-neutral
 events and input events into client message texts. It holds the state the mapping needs
 (function-call names and argument fragments, transcripts so far, the assistant audio item
 that a barge-in may truncate) and never touches a socket or a clock, so it is tested
 synchronously. It never raises on server input: anything malformed becomes a
-:class:`~trio_bidi.events.BidiErrorEvent`.
+[`BidiErrorEvent`][trio_bidi.events.BidiErrorEvent].
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class OpenAIRealtimeProtocol:
     def history_items(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
         """Convert Strands messages to conversation items.
 
-        Tool use ids are shortened with :func:`_wire.short_call_id` (the same mapping for
+        Tool use ids are shortened with `_wire.short_call_id` (the same mapping for
         a use and its result); results whose use is not in the history are skipped.
 
         Raises:
@@ -308,7 +308,7 @@ class OpenAIRealtimeProtocol:
 
     @property
     def has_outbox(self) -> bool:
-        """True when :meth:`take_outbox` has messages to send."""
+        """True when `take_outbox` has messages to send."""
         return bool(self._outbox)
 
     # ------------------------------------------------------------------ server -> client
