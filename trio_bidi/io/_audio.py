@@ -321,7 +321,12 @@ class BidiAudioIO:
         return AudioStatistics(**fields)
 
     def _assistant_speaking(self) -> bool:
-        return self._output is not None and self._output.speaking(self.echo_tail_ms / 1000.0)
+        # PortAudio's thread. Audio handed to the device is heard up to the output's
+        # latency later, so the gate stays shut that much longer than the tail.
+        output = self._output
+        if output is None:
+            return False
+        return output.speaking(self.echo_tail_ms / 1000.0 + output.latency_s)
 
 
 def _one_of(name: str, ours: Device, strands: int | None) -> Device:
@@ -415,7 +420,13 @@ class BidiAudioInput:
             token = self._token
             if ring is None or token is None:
                 return
-            ring.write(indata)
+            if self._io.echo_suppression and self._io._assistant_speaking():
+                # Decided when the sound was captured, not when the app reads it: a late
+                # reader must not let through what the microphone heard of the assistant.
+                self._gated += frames
+                ring.write(np.zeros_like(indata))
+            else:
+                ring.write(indata)
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(self._wake, idempotent=True)
         except Exception:
@@ -441,9 +452,6 @@ class BidiAudioInput:
             if len(frames):
                 samples = resampler.process(convert_channels(frames, model.channels))
                 if len(samples):
-                    if self._io.echo_suppression and self._io._assistant_speaking():
-                        self._gated += len(samples)
-                        samples = np.zeros_like(samples)
                     audio = base64.b64encode(samples.astype("<i2").tobytes()).decode("ascii")
                     return BidiAudioInputEvent(audio, "pcm", model.rate, model.channels)  # type: ignore[arg-type]
                 continue
@@ -464,11 +472,10 @@ class BidiAudioInput:
     def _statistics(self) -> dict[str, Any]:
         stats = self._ring.statistics() if self._ring is not None else None
         rate = self._device_rate
-        model_rate = self._model.rate if self._model is not None else 0
         return {
             "input_buffered_ms": _ms(stats.buffered, rate) if stats else 0.0,
             "input_dropped_ms": _ms(stats.dropped, rate) if stats else 0.0,
-            "input_gated_ms": _ms(self._gated, model_rate),
+            "input_gated_ms": _ms(self._gated, rate),
             "input_overflows": self._statuses,
             "input_rate": rate,
         }
@@ -657,6 +664,13 @@ class BidiAudioOutput:
                 logger.exception("error in the audio output callback")
             with contextlib.suppress(Exception):
                 outdata.fill(0)
+
+    @property
+    def latency_s(self) -> float:
+        """The device output latency PortAudio reports (0 when not open)."""
+        stream = self._stream
+        latency = getattr(stream, "latency", 0.0) if stream is not None else 0.0
+        return latency if isinstance(latency, float) else 0.0
 
     def speaking(self, tail_s: float = 0.0) -> bool:
         """True while assistant audio is queued, or was played less than ``tail_s`` ago."""
