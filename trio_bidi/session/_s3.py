@@ -117,15 +117,20 @@ class S3SessionManager(RepositorySessionManager):
     def _write(self, key: str, data: dict[str, Any], *, create_only: bool = False) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        extra = {"IfNoneMatch": "*"} if create_only else {}
+        body = dumps(data).encode("utf-8")
         try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=dumps(data).encode("utf-8"),
-                ContentType="application/json",
-                **extra,
-            )
+            if create_only:  # refused when the object exists (another writer made it)
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
+            else:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
+                )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if create_only and code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
@@ -157,9 +162,12 @@ class S3SessionManager(RepositorySessionManager):
         """Delete every object of the session."""
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._session_key(session_id)):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+            contents = page.get("Contents", [])
+            if contents:
+                self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": o["Key"]} for o in contents if "Key" in o]},
+                )
 
     def create_agent(self, session_id: str, session_agent: SessionAgent) -> None:
         """Write ``agent.json``."""
