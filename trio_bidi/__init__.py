@@ -4,6 +4,8 @@ The public names follow the Strands Agents ``bidi`` package, so code can be port
 changing imports.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .agent import AgentState as AgentState
 from .agent import AgentStatistics as AgentStatistics
 from .agent import BidiAfterConnectionRestartEvent as BidiAfterConnectionRestartEvent
@@ -53,7 +55,6 @@ from .events import ToolResultEvent as ToolResultEvent
 from .events import ToolStreamEvent as ToolStreamEvent
 from .events import ToolUseStreamEvent as ToolUseStreamEvent
 from .events import event_from_dict as event_from_dict
-from .io import BidiAudioIO as BidiAudioIO
 from .io import BidiTextIO as BidiTextIO
 from .models import BidiConnection as BidiConnection
 from .models import BidiGeminiLiveModel as BidiGeminiLiveModel
@@ -61,6 +62,19 @@ from .models import BidiModel as BidiModel
 from .models import BidiOpenAIRealtimeModel as BidiOpenAIRealtimeModel
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .io import BidiAudioIO as BidiAudioIO
+
+
+def __getattr__(name: str) -> Any:
+    """Import the audio devices (and numpy) on first use of ``BidiAudioIO``."""
+    if name == "BidiAudioIO":
+        from .io import _audio
+
+        return _audio.BidiAudioIO
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AgentState",
