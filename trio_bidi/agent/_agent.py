@@ -63,6 +63,8 @@ __all__ = ["BidiAgent"]
 logger = logging.getLogger(__name__)
 
 _INPUT_TYPES = (BidiTextInputEvent, BidiAudioInputEvent, BidiImageInputEvent, ToolResultEvent)
+# Events are Mappings (an ABC): an exact type lookup skips ABCMeta's isinstance per frame.
+_EXACT_INPUT_TYPES = frozenset(_INPUT_TYPES)
 
 
 def _resolve_model(model: BidiModel | str | None) -> BidiModel:
@@ -548,6 +550,8 @@ def _hooks_registry(entries: Sequence[Any]) -> HookRegistry:
 
 
 def _as_sendable(event: Any) -> SendableEvent:
+    if type(event) in _EXACT_INPUT_TYPES:
+        return event  # type: ignore[no-any-return]
     if isinstance(event, str):
         return BidiTextInputEvent(event)
     if isinstance(event, _INPUT_TYPES):

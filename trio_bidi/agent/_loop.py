@@ -41,6 +41,7 @@ from ..errors import (
     BidiStateError,
 )
 from ..events import (
+    BidiAudioInputEvent,
     BidiAudioStreamEvent,
     BidiConnectionCloseEvent,
     BidiConnectionRestartEvent,
@@ -667,7 +668,8 @@ class AgentLoop:
                     )
                     self._send_failed(conn)
                 else:
-                    await self._record_input(event)
+                    if type(event) is not BidiAudioInputEvent:  # audio is not history
+                        await self._record_input(event)
                     return
             self._buffer.put(event)
             # Buffering does not wait for anything: yield here, so an application that

@@ -173,3 +173,15 @@ def test_split_function_call_arguments_reassemble_exactly(
     assert isinstance(event, ToolUseStreamEvent)
     assert event.delta == {"toolUse": event.current_tool_use}
     assert event.current_tool_use == {"toolUseId": "call_1", "name": "f", "input": arguments}
+
+
+@SETTINGS
+@given(audio=st.text(max_size=64) | st.sampled_from(['"', "\\", "\x00", "\x1f", "\x7f", "é"]))
+def test_audio_append_text_is_the_json_of_the_message_for_any_string(audio: str) -> None:
+    # The fast path concatenates base64 as it is; anything that would need escaping
+    # (control characters, quote, backslash, non-ASCII) must go through the encoder.
+    from trio_bidi.models.openai_realtime import _wire
+
+    text = _wire.audio_append(audio)
+    assert json.loads(text) == {"type": "input_audio_buffer.append", "audio": audio}
+    validate_client_message(json.loads(text))

@@ -285,7 +285,20 @@ class OpenAIRealtimeConnection(ConnectionBase):
             await self._send_texts(self._protocol.take_outbox())
 
     async def _write(self, event: SendableEvent) -> None:
-        await self._send_texts(self._protocol.send(event))
+        texts = self._protocol.send(event)
+        if len(texts) != 1:
+            await self._send_texts(texts)
+            return
+        ws = self._ws  # one message (an audio frame): one coroutine less per frame
+        assert ws is not None
+        try:
+            await ws.send_text(texts[0])
+        except WebSocketClosed as exc:
+            raise BidiConnectionError(
+                f"cannot send to the OpenAI Realtime server: {self._safe(exc)}",
+                code=exc.code,
+                reason=self._safe(exc.reason),
+            ) from exc
 
     async def report_playback(self, played_ms: int) -> None:
         """Truncate the current assistant audio item to what the user heard.
