@@ -165,6 +165,11 @@ class Wire(trio.abc.AsyncResource):
             else:
                 await trio.lowlevel.checkpoint_if_cancelled()
         while True:
+            # Another task may have closed the wire while this one waited, and the
+            # descriptor's number may already belong to a new socket: never read it then.
+            fd = self._fd
+            if fd < 0:
+                return await self.stream.receive_some(_SOCKET_READ)  # raises: closed
             try:
                 buffer = _read_buffer()
                 count = os.readv(fd, (buffer,))
