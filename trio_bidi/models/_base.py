@@ -40,6 +40,7 @@ import abc
 import copy
 import logging
 import math
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -202,20 +203,29 @@ def fresh_error(failure: BidiError) -> BidiError:
 class ConnectionBase(abc.ABC):
     """Lifecycle, event channel, deadline and write lock, shared by every provider.
 
-    A subclass implements `_open` (transport + handshake), `_read_events`
-    (loop: read wire messages, ``await emit(event)``), `_write` (send one input
-    event) and `_close_transport`. `session` runs it::
+    A subclass implements `_open` (transport + handshake), how it reads (see below),
+    `_write` (send one input event) and `_close_transport`. `session` runs it::
 
         @asynccontextmanager
         async def connect(self, ...):
             async with MyConnection(...).session() as connection:
                 yield connection
 
-    One reader task owns the send side of a bounded memory channel; ``receive()`` reads
-    the other side, so a slow consumer slows the reader (and the socket) instead of
-    growing memory. The reader runs inside a cancel scope whose deadline is the
-    connection's ``deadline``; when it expires ``receive()`` raises the error made by
-    `_timeout_error`.
+    Reading comes in one of two forms:
+
+    - `_read_events` (a loop: read wire messages, ``await emit(event)``): one reader
+      task owns the send side of a bounded memory channel and ``receive()`` reads the
+      other side, so a slow consumer slows the reader (and the socket) instead of
+      growing memory.
+    - `_read_step` (read one wire message, return its events): ``receive()`` reads the
+      transport itself, in the consumer's task, whenever nothing is buffered; each event
+      reaches the consumer without a task switch. The reader task only stands in while
+      nobody has called ``receive()`` for ``_STAND_IN_AFTER_S`` (so pings are answered
+      and the end of a connection nobody reads is noticed), filling the channel.
+
+    The reader task runs inside a cancel scope whose deadline is the connection's
+    ``deadline``; when it expires the transport is closed (which ends a read in
+    progress in any task) and ``receive()`` raises the error made by `_timeout_error`.
 
     Args:
         connection_id: Identifies the connection.
@@ -245,6 +255,15 @@ class ConnectionBase(abc.ABC):
         self._reader_scope = trio.CancelScope()
         self._failure: BidiError | None = None
         self._reader_done = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        # Reading in steps: events of a step beyond the first, whether a task is in
+        # `_read_step` now, and how many times a consumer asked for an event.
+        self._reads_in_steps = type(self)._read_step is not ConnectionBase._read_step
+        if not self._reads_in_steps and type(self)._read_events is ConnectionBase._read_events:
+            raise TypeError(f"{type(self).__name__} must implement _read_step or _read_events")
+        self._ready: deque[BidiOutputEvent] = deque()
+        self._stepping = False
+        self._asked = 0
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -252,13 +271,54 @@ class ConnectionBase(abc.ABC):
     async def _open(self) -> None:
         """Open the transport and complete the provider's handshake."""
 
-    @abc.abstractmethod
     async def _read_events(self, emit: Emit) -> None:
         """Read the provider's messages until the transport ends, emitting events.
 
         Return when the peer closed cleanly; raise a `BidiError` (usually
-        `BidiConnectionError`) when it broke.
+        `BidiConnectionError`) when it broke. Implement this or `_read_step`; the
+        default reads step by step.
         """
+        while True:
+            events = await self._read_step()
+            if events is None:
+                return
+            for event in events:
+                await emit(event)
+
+    async def _read_step(self) -> Sequence[BidiOutputEvent] | None:
+        """Read one wire message and return its events (possibly none).
+
+        Implementing it lets ``receive()`` read in the consumer's task. Its only wait is
+        the transport's read, which must be safe to cancel (a cancelled step consumes
+        nothing); everything after the read is synchronous, so the events of a message
+        are never lost to a cancellation. Work that has to wait (a reply to the server)
+        goes to the connection's nursery (`_start_soon`).
+
+        Returns:
+            The message's events, or None when the transport ended cleanly (closed by
+            us).
+
+        Raises:
+            BidiError: The peer broke the connection (usually `BidiConnectionError`).
+        """
+        raise TypeError(f"{type(self).__name__} reads with _read_events, not in steps")
+
+    def _start_soon(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` in the connection's nursery; a `BidiError` it raises ends the connection."""
+        nursery = self._nursery
+        if nursery is None or self._state != _OPEN:
+            return
+
+        async def guarded() -> None:
+            try:
+                await work()
+            except BidiError as exc:
+                if self._failure is None:
+                    self._failure = exc
+                self._reader_scope.cancel()  # the reader task closes the channel
+                await self._close_transport()
+
+        nursery.start_soon(guarded)
 
     @abc.abstractmethod
     async def _write(self, event: SendableEvent) -> None:
@@ -362,7 +422,7 @@ class ConnectionBase(abc.ABC):
         """
         if self._state == _NEW:
             raise BidiStateError(f"connection {self._connection_id} is not open yet")
-        return _EventIterator(self)
+        return _SteppingIterator(self) if self._reads_in_steps else _EventIterator(self)
 
     async def aclose(self) -> None:
         """Close the connection: stop the reader and close the transport. Idempotent.
@@ -389,6 +449,7 @@ class ConnectionBase(abc.ABC):
                     self._state = _OPEN
                     self._deadline_scope.deadline = trio.current_time() + self._time_limit_s
                     self._event_tx.send_nowait(self._start_event())
+                    self._nursery = nursery
                     await self._start_background(nursery)
                     nursery.start_soon(self._reader)
                     yield self
@@ -407,7 +468,10 @@ class ConnectionBase(abc.ABC):
         try:
             with self._reader_scope:
                 with self._deadline_scope:
-                    await self._read_events(self._emit)
+                    if self._reads_in_steps:
+                        await self._stand_in()
+                    else:
+                        await self._read_events(self._emit)
                 if self._deadline_scope.cancelled_caught:
                     if self._failure is None:
                         self._failure = self._timeout_error()
@@ -432,6 +496,75 @@ class ConnectionBase(abc.ABC):
                 self._failure,
             )
 
+
+    async def _stand_in(self) -> None:
+        """Read into the channel while no consumer reads (connections read in steps).
+
+        Sleeps while consumers keep asking (they read the transport themselves) and
+        reads only once nobody asked for ``_STAND_IN_AFTER_S``; a consumer that comes
+        while this task reads waits on the channel, so this task steps back only after
+        a read that brought events.
+        """
+        tx = self._event_tx
+        seen = -1
+        while True:
+            while self._asked != seen or self._stepping or self._ready:
+                seen = self._asked
+                await trio.sleep(_STAND_IN_AFTER_S)
+            events: Sequence[BidiOutputEvent] | None = ()
+            while not events:
+                self._stepping = True
+                try:
+                    events = await self._read_step()
+                finally:
+                    self._stepping = False
+                if events is None:
+                    return
+            for event in events:
+                await send_promptly(tx, event)
+
+    def _may_step(self) -> bool:
+        """May the consumer read the transport itself now?"""
+        return (
+            not self._stepping
+            and self._state == _OPEN
+            and self._failure is None
+            and self._deadline_scope.deadline > trio.current_time()
+        )
+
+    async def _step_for_consumer(self) -> BidiOutputEvent | None:
+        """Read in the consumer's task until a message brings events.
+
+        Returns:
+            The first event (the rest wait in ``_ready``), or None when the consumer is
+            to wait on the channel instead: another task reads, the deadline passed, or
+            the connection ended (the reader task then closes the channel).
+        """
+        while self._may_step():
+            self._stepping = True
+            try:
+                events = await self._read_step()
+            except BidiError as exc:
+                if self._failure is None:
+                    self._failure = exc
+                events = None
+            finally:
+                self._stepping = False
+            if events is None:
+                if self._failure is None and self._state == _OPEN:
+                    self._failure = BidiConnectionError(
+                        f"connection {self._connection_id} was closed by the provider"
+                    )
+                self._reader_scope.cancel()  # the reader task closes the channel
+                return None
+            if events:
+                self._ready.extend(events[1:])
+                return events[0]
+        return None
+
+
+#: How long nobody must have asked for an event before the reader task reads instead.
+_STAND_IN_AFTER_S = 0.25
 
 #: A receive that did not have to wait is a schedule point at least once in this many.
 _RECEIVES_PER_SCHEDULE_POINT = 16
@@ -470,3 +603,36 @@ class _EventIterator:
         ):
             raise fresh_error(failure) from failure
         raise StopAsyncIteration
+
+
+class _SteppingIterator(_EventIterator):
+    """Event iterator of a connection that reads in steps: reads in the consumer's task.
+
+    Order: events of the consumer's last step (``_ready``), then the channel (what the
+    reader task read while nobody asked), then a new step. Checkpoints as `_EventIterator`.
+    """
+
+    __slots__ = ()
+
+    async def __anext__(self) -> BidiOutputEvent:
+        connection = self._connection
+        connection._asked += 1
+        self._steps += 1
+        if self._steps >= _RECEIVES_PER_SCHEDULE_POINT:
+            self._steps = 0
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        ready = connection._ready
+        if ready:
+            return ready.popleft()
+        try:
+            return self._rx.receive_nowait()
+        except trio.WouldBlock:
+            event = await connection._step_for_consumer()
+            if event is not None:
+                return event
+            return await super().__anext__()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return await super().__anext__()
+

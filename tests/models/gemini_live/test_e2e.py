@@ -802,3 +802,29 @@ async def test_a_burst_of_audio_is_batched_by_the_writer_task_and_arrives_in_ord
         await wait_for(lambda: session.audio_bytes == 64 * 640)
     sent = [m["realtimeInput"]["audio"]["data"] for m in session.messages[:64]]
     assert sent == chunks
+
+
+async def test_the_consumer_reads_the_websocket_itself(gemini_emulator: GeminiLiveEmulator) -> None:
+    # Gemini reads in steps (ConnectionBase._read_step): while the consumer keeps asking,
+    # the connection's reader task does not hand events over (it only checks, every
+    # 0.25 s, that somebody still reads).
+    steps = 0
+
+    class ReaderSteps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            nonlocal steps
+            steps += task.name.endswith("ConnectionBase._reader")
+
+    instrument = ReaderSteps()
+    async with gemini_model(gemini_emulator).connect() as connection:
+        trio.lowlevel.add_instrument(instrument)
+        try:
+            events: list[object] = []
+            for _ in range(3):
+                await connection.send(BidiTextInputEvent("hello"))
+                events += await collect_until(connection, is_complete)
+        finally:
+            trio.lowlevel.remove_instrument(instrument)
+    assert len(of_type(events, BidiResponseCompleteEvent)) == 3
+    assert len(events) > 20
+    assert steps < 10, steps

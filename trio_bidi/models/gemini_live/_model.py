@@ -7,6 +7,7 @@ asyncio-only and is not used at runtime).
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -17,9 +18,9 @@ import trio
 
 from ..._websocket import WebSocket, WebSocketClosed, WebSocketHandshakeError, open_websocket
 from ...errors import BidiConnectionError, BidiModelTimeoutError, BidiProtocolError, BidiStateError
-from ...events import BidiAudioInputEvent
+from ...events import BidiAudioInputEvent, BidiOutputEvent
 from ...types import Message, ToolSpec
-from .._base import ConnectionBase, Emit, SendableEvent, fresh_error
+from .._base import ConnectionBase, SendableEvent, fresh_error
 from .._untrusted import server_text, url_without_query
 from . import _wire
 from ._config import (
@@ -308,36 +309,35 @@ class GeminiLiveConnection(ConnectionBase):
                 return
             logger.debug("keys=<%s> | message before setupComplete", sorted(message))
 
-    async def _read_events(self, emit: Emit) -> None:
+    async def _read_step(self) -> list[BidiOutputEvent] | None:
         ws = self._ws
         assert ws is not None
-        protocol = self._protocol
-        receive = protocol.receive
         try:
-            while True:
-                for event in receive(await ws.receive()):
-                    await emit(event)
-                if protocol.has_outbox:
-                    await self._send_outbox()
-                if protocol.go_away:
-                    if self._go_away_handles is None:
-                        self._on_go_away()
-                    if self._restart_point_reached():
-                        logger.info(
-                            "connection_id=<%s>, fresh_handle=<%s> | going away: restarting",
-                            self.connection_id,
-                            protocol.handle_count > (self._go_away_handles or 0),
-                        )
-                        self.expire_now(self._go_away_error())
-                        await trio.sleep_forever()
+            raw = await ws.receive()
         except WebSocketClosed as exc:
             if not exc.by_peer:
-                return
+                return None
             raise BidiConnectionError(
                 describe_close(exc.code, self._safe(exc.reason)),
                 code=exc.code,
                 reason=self._safe(exc.reason),
             ) from exc
+        protocol = self._protocol
+        events = protocol.receive(raw)
+        if protocol.has_outbox:
+            self._start_soon(self._send_outbox)
+        if protocol.go_away:
+            if self._go_away_handles is None:
+                self._on_go_away()
+            if self._restart_point_reached() and self.deadline != -math.inf:
+                logger.info(
+                    "connection_id=<%s>, fresh_handle=<%s> | going away: restarting",
+                    self.connection_id,
+                    protocol.handle_count > (self._go_away_handles or 0),
+                )
+                # Ends the connection: no further step reads, the reader closes it.
+                self.expire_now(self._go_away_error())
+        return events
 
     def _on_go_away(self) -> None:
         """Note the ``goAway`` and bound the connection by its ``timeLeft`` (minus a margin).

@@ -17,8 +17,9 @@ from ...errors import (
     BidiProtocolError,
     BidiProviderError,
 )
+from ...events import BidiOutputEvent
 from ...types import Message, ToolSpec
-from .._base import ConnectionBase, Emit, SendableEvent
+from .._base import ConnectionBase, SendableEvent
 from .._untrusted import server_text, url_without_query
 from . import _wire
 from ._config import (
@@ -239,32 +240,31 @@ class OpenAIRealtimeConnection(ConnectionBase):
                 )
             logger.debug("type=<%s> | message before session.created", kind)
 
-    async def _read_events(self, emit: Emit) -> None:
+    async def _read_step(self) -> list[BidiOutputEvent] | None:
         ws = self._ws
         assert ws is not None
-        protocol = self._protocol
-        receive_raw = protocol.receive_raw
         try:
-            while True:
-                for event in receive_raw(await ws.receive()):
-                    await emit(event)
-                if protocol.has_outbox:
-                    await self._send_outbox()
-                if protocol.expired:
-                    self.expire_now(
-                        BidiModelTimeoutError(
-                            f"connection {self.connection_id}: the OpenAI Realtime server ended "
-                            "the session at its maximum duration (session_expired)"
-                        )
-                    )
+            raw = await ws.receive()
         except WebSocketClosed as exc:
             if not exc.by_peer:
-                return
+                return None
             raise BidiConnectionError(
                 f"the OpenAI Realtime connection ended: {self._safe(exc)}",
                 code=exc.code,
                 reason=self._safe(exc.reason),
             ) from exc
+        protocol = self._protocol
+        events = protocol.receive_raw(raw)
+        if protocol.has_outbox:
+            self._start_soon(self._send_outbox)
+        if protocol.expired:
+            self.expire_now(
+                BidiModelTimeoutError(
+                    f"connection {self.connection_id}: the OpenAI Realtime server ended "
+                    "the session at its maximum duration (session_expired)"
+                )
+            )
+        return events
 
     async def _send_texts(self, texts: list[str]) -> None:
         ws = self._ws
