@@ -129,7 +129,8 @@ def bench(session: nox.Session) -> None:
     this Python, and one on Python 3.12 for its Nova Sonic model (its AWS SDK needs 3.12).
     """
     session.install("--upgrade", "pip")
-    session.install(".[nova,server]", "trustme>=1.1")
+    # trio-websocket: the transport decision's comparison row (bench/transport.py).
+    session.install(".[nova,server]", "trustme>=1.1", "trio-websocket==0.12.2")
     location = Path(session.virtualenv.location).parent
     strands_python = _strands_env(
         session,

@@ -20,6 +20,7 @@ drifting machine load hits both alike. Results go to ``bench/results/latest.json
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -42,8 +43,34 @@ ALL = ("output", "input", "tool", "barge", "restart", "memory", "scale", "conver
 NUMBERED = dict(zip("1234567", ALL, strict=False))
 #: Scenario 1 runs with the server writing this many messages per write (1: one each).
 OUTPUT_BATCHES = (64, 1)
-SCALE_LADDER = (5, 10, 15, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480)
+SCALE_LADDER = (5, 10, 15, 20, 30, 40, 60, 80, 100, 120, 140, 160, 200, 240, 320, 480)
 LATENCY_LIMIT_MS = 20.0
+
+
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """CPUs for the measured client and for the load server, or None to share them all.
+
+    With two CPUs or more the load server gets the last one to itself and the clients
+    (either side) the others, so the server's work never competes with the process being
+    measured (scenario 7 especially: at 200 real-time sessions the server needs most of
+    a core). Linux only (``os.sched_setaffinity``).
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return set(cpus[:-1]), {cpus[-1]}
+
+
+CPU_SPLIT = cpu_split()
+
+
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that pins the child to ``cpus`` (None: no pinning)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 class Runner:
@@ -74,6 +101,7 @@ class Runner:
                 timeout=timeout_s or self.timeout_s,
                 check=False,
                 env=self.env,
+                preexec_fn=pinned(CPU_SPLIT[0] if CPU_SPLIT else None),
             )
         except subprocess.TimeoutExpired:
             self.failures.append(f"{side} {' '.join(argv[1:2])}: timed out")
@@ -180,11 +208,13 @@ def scale_holds(result: dict[str, Any], sessions: int, measure_s: float) -> bool
     )
 
 
-def bench_scale(r: Runner, measure_s: float, tries: int) -> dict[str, Any]:
+def bench_scale(r: Runner, measure_s: float, tries: int, pacing: str = "timer") -> dict[str, Any]:
     """Climb the ladder of session counts, both sides in turn, until each stops holding.
 
     A step gets up to ``tries`` runs and holds if one of them does, so that a burst of
     unrelated load on a shared machine does not end the climb early (for either side).
+    ``pacing``: what paces each session's input, a timer of its own (``timer``, scenario
+    7) or the server's audio frames, one input frame per frame received (``server``, 7b).
     """
     held: dict[str, int] = dict.fromkeys(SIDES, 0)
     steps: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
@@ -202,6 +232,7 @@ def bench_scale(r: Runner, measure_s: float, tries: int) -> dict[str, Any]:
                     r.base,
                     f"sessions={sessions}",
                     f"measure_s={measure_s}",
+                    f"pacing={pacing}",
                 ]
                 result = r.run(side, argv, timeout_s=60 + sessions * 0.2)
                 steps[side].append(result)
@@ -287,6 +318,15 @@ def bench_transport(r: Runner, rounds: int, n: int) -> dict[str, Any]:
         "trio_bidi": ours("trio_bidi_batched", "send", 64),
         "strands": out["send"]["strands"],
     }
+    # The transport decision (docs/performance.md): the Trio WebSocket library the design
+    # first named, in the trio_bidi column, against the same asyncio client.
+    if importlib.util.find_spec("trio_websocket") is not None:
+        for direction, batch in (("recv", 64), ("recv", 1), ("send", 64)):
+            label = direction if direction == "send" else f"recv ({_batch_label(batch)})"
+            out[f"{label} via trio-websocket"] = {
+                "trio_bidi": ours("trio_websocket", direction, batch),
+                "strands": out[label]["strands"],
+            }
     return out
 
 
@@ -419,9 +459,14 @@ def table(results: dict[str, Any]) -> list[list[str]]:
             None,
         )
     if "scale" in results:
-        t, s = results["scale"]["trio_bidi"]["sessions"], results["scale"]["strands"]["sessions"]
+        scale = results["scale"]
+        t, s = scale["timer"]["trio_bidi"]["sessions"], scale["timer"]["strands"]["sessions"]
         q = ratio(t, s)
         row("7 real-time sessions held", t, s, "", q, ">= 2x", None if nan(q) else q >= 2.0)
+        if "server" in scale:
+            t, s = scale["server"]["trio_bidi"]["sessions"], scale["server"]["strands"]["sessions"]
+            label = "7b real-time sessions held, input paced by the server's frames"
+            row(label, t, s, "", ratio(t, s), "", None)
     for scheme, transport in results.get("transport", {}).items():
         for direction, values in transport.items():
             t, s = values["trio_bidi"], values["strands"]
@@ -472,7 +517,13 @@ def machine(strands_python: str) -> dict[str, str]:
     import trio_bidi
 
     return {
-        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "cpu": f"{cpu}, {os.cpu_count()} cores"
+        + (
+            f" (load server pinned to CPU {sorted(CPU_SPLIT[1])}, "
+            f"clients to {sorted(CPU_SPLIT[0])})"
+            if CPU_SPLIT
+            else ""
+        ),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "trio_bidi": trio_bidi.__version__,
@@ -502,7 +553,12 @@ def load_server(scheme: str, server_pem: str | None) -> Iterator[str]:
     if scheme == "wss":
         assert server_pem is not None
         argv += ["--cert", server_pem]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=pinned(CPU_SPLIT[1] if CPU_SPLIT else None),
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -562,7 +618,10 @@ def main() -> None:
         "barge": lambda r: bench_latency(r, "barge", few, 5 if quick else 30),
         "restart": lambda r: bench_restart(r, few),
         "memory": lambda r: bench_memory(r, few, 10 if quick else 100),
-        "scale": lambda r: bench_scale(r, 1.0 if quick else 3.0, 1 if quick else 2),
+        "scale": lambda r: {
+            pacing: bench_scale(r, 1.0 if quick else 3.0, 1 if quick else 2, pacing)
+            for pacing in ("timer", "server")
+        },
         "convert": bench_convert,
         "transport": lambda r: bench_transport(r, rounds, n),
     }

@@ -213,8 +213,12 @@ async def memory(base: str, sessions: int) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
-async def scale_step(base: str, sessions: int, warmup_s: float, measure_s: float) -> dict[str, Any]:
+async def scale_step(
+    base: str, sessions: int, warmup_s: float, measure_s: float, pacing: str = "timer"
+) -> dict[str, Any]:
+    """N real-time sessions; input paced by a timer per session or by the server's frames."""
     latencies: list[float] = []
+    by_timer = pacing == "timer"
     measuring = False
     done = asyncio.Event()
 
@@ -233,7 +237,7 @@ async def scale_step(base: str, sessions: int, warmup_s: float, measure_s: float
                     if delay > 0:
                         await asyncio.sleep(delay)
 
-            feeder = asyncio.create_task(feed())
+            feeder = asyncio.create_task(feed()) if by_timer else None
             async for event in agent.receive():
                 if event.get("type") == "bidi_audio_stream":
                     if measuring:
@@ -241,7 +245,10 @@ async def scale_step(base: str, sessions: int, warmup_s: float, measure_s: float
                         latencies.append((time.monotonic_ns() - stamp) / 1e6)
                     if done.is_set():
                         break
-            await feeder
+                    if not by_timer:
+                        await agent.send(audio_event(common.SILENCE_B64))
+            if feeder is not None:
+                await feeder
         finally:
             await agent.stop()
 
@@ -276,7 +283,11 @@ SCENARIOS = {
     ),
     "memory": lambda base, a: memory(base, int(a.get("sessions", "100"))),
     "scale": lambda base, a: scale_step(
-        base, int(a["sessions"]), float(a.get("warmup_s", "1.5")), float(a.get("measure_s", "3"))
+        base,
+        int(a["sessions"]),
+        float(a.get("warmup_s", "1.5")),
+        float(a.get("measure_s", "3")),
+        a.get("pacing", "timer"),
     ),
 }
 

@@ -186,8 +186,18 @@ async def memory(base: str, sessions: int) -> dict[str, Any]:
     return {"rss_one_mb": one, "rss_many_mb": many, "sessions": sessions}
 
 
-async def scale_step(base: str, sessions: int, warmup_s: float, measure_s: float) -> dict[str, Any]:
+async def scale_step(
+    base: str, sessions: int, warmup_s: float, measure_s: float, pacing: str = "timer"
+) -> dict[str, Any]:
+    """N real-time sessions; input paced by a timer per session or by the server's frames.
+
+    ``pacing="timer"``: each session sends a frame every 20 ms from its own task (as a
+    microphone's clock would). ``pacing="server"``: each session sends one frame for every
+    audio frame the server sent it (input arriving from the network at the network's
+    rate, as in a gateway), so no application timer runs.
+    """
     latencies: list[float] = []
+    by_timer = pacing == "timer"
     measuring = False
     opened = 0
 
@@ -207,11 +217,15 @@ async def scale_step(base: str, sessions: int, warmup_s: float, measure_s: float
                     k += 1
                     await trio.sleep_until(start + k * common.FRAME_S)
 
-            nursery.start_soon(feed)
+            if by_timer:
+                nursery.start_soon(feed)
             async for event in agent.receive():
-                if measuring and event.type == "bidi_audio_stream":
-                    stamp = common.stamp_of(event.audio)  # type: ignore[union-attr]
-                    latencies.append((time.monotonic_ns() - stamp) / 1e6)
+                if event.type == "bidi_audio_stream":
+                    if measuring:
+                        stamp = common.stamp_of(event.audio)  # type: ignore[union-attr]
+                        latencies.append((time.monotonic_ns() - stamp) / 1e6)
+                    if not by_timer:
+                        await agent.send(audio_event(common.SILENCE_B64))
 
     async with trio.open_nursery() as nursery:
         for index in range(sessions):
@@ -244,7 +258,11 @@ SCENARIOS: dict[str, Any] = {
     ),
     "memory": lambda base, a: memory(base, int(a.get("sessions", "100"))),
     "scale": lambda base, a: scale_step(
-        base, int(a["sessions"]), float(a.get("warmup_s", "1.5")), float(a.get("measure_s", "3"))
+        base,
+        int(a["sessions"]),
+        float(a.get("warmup_s", "1.5")),
+        float(a.get("measure_s", "3")),
+        a.get("pacing", "timer"),
     ),
 }
 
