@@ -636,6 +636,11 @@ class AgentLoop:
             error = self.tools.start(event, live.generation)
             if error is not None:
                 self._outbox.put_nowait(error)
+            else:
+                # Let the tool's task start (and reach its thread) now rather than after
+                # this task has read the rest of the server's message batch: the model
+                # waits for the result. A schedule point, never a cancellation.
+                await trio.lowlevel.cancel_shielded_checkpoint()
         elif isinstance(event, BidiToolCancellationEvent):
             self.tools.withdraw(list(event.tool_use_ids))
 
