@@ -47,23 +47,24 @@ SCALE_LADDER = (5, 10, 15, 20, 30, 40, 60, 80, 100, 120, 140, 160, 200, 240, 320
 LATENCY_LIMIT_MS = 20.0
 
 
-def cpu_split() -> tuple[set[int], set[int]] | None:
-    """CPUs for the measured client and for the load server, or None to share them all.
+def server_cpus() -> set[int] | None:
+    """The CPU the load server is pinned to, or None (fewer than two CPUs, not Linux).
 
-    With two CPUs or more the load server gets the last one to itself and the clients
-    (either side) the others, so the server's work never competes with the process being
-    measured (scenario 7 especially: at 200 real-time sessions the server needs most of
-    a core). Linux only (``os.sched_setaffinity``).
+    With two CPUs or more the load server runs on the last one, so its work does not
+    land on the core the measured client runs on (scenario 7 especially: at 200 real-time
+    sessions the server needs most of a core). The clients are not pinned: the scheduler
+    keeps them off the server's busy core, and a client's own threads (a sync tool's
+    worker thread) may still run beside its event loop, as they would on a server.
     """
     if not hasattr(os, "sched_getaffinity"):
         return None
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return None
-    return set(cpus[:-1]), {cpus[-1]}
+    return {cpus[-1]}
 
 
-CPU_SPLIT = cpu_split()
+SERVER_CPUS = server_cpus()
 
 
 def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
@@ -101,7 +102,6 @@ class Runner:
                 timeout=timeout_s or self.timeout_s,
                 check=False,
                 env=self.env,
-                preexec_fn=pinned(CPU_SPLIT[0] if CPU_SPLIT else None),
             )
         except subprocess.TimeoutExpired:
             self.failures.append(f"{side} {' '.join(argv[1:2])}: timed out")
@@ -518,12 +518,7 @@ def machine(strands_python: str) -> dict[str, str]:
 
     return {
         "cpu": f"{cpu}, {os.cpu_count()} cores"
-        + (
-            f" (load server pinned to CPU {sorted(CPU_SPLIT[1])}, "
-            f"clients to {sorted(CPU_SPLIT[0])})"
-            if CPU_SPLIT
-            else ""
-        ),
+        + (f" (load server pinned to CPU {sorted(SERVER_CPUS)})" if SERVER_CPUS else ""),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "trio_bidi": trio_bidi.__version__,
@@ -557,7 +552,7 @@ def load_server(scheme: str, server_pem: str | None) -> Iterator[str]:
         argv,
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=pinned(CPU_SPLIT[1] if CPU_SPLIT else None),
+        preexec_fn=pinned(SERVER_CPUS),
     )
     try:
         assert proc.stdout is not None
