@@ -496,7 +496,6 @@ class ConnectionBase(abc.ABC):
                 self._failure,
             )
 
-
     async def _stand_in(self) -> None:
         """Read into the channel while no consumer reads (connections read in steps).
 
@@ -635,4 +634,3 @@ class _SteppingIterator(_EventIterator):
             return await super().__anext__()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return await super().__anext__()
-
