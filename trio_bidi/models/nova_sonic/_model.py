@@ -17,11 +17,13 @@ import trio
 from ...errors import (
     BidiConfigurationError,
     BidiConnectionError,
+    BidiError,
     BidiModelTimeoutError,
     BidiProtocolError,
 )
+from ...events import BidiOutputEvent
 from ...types import Message, ToolSpec
-from .._base import ConnectionBase, Emit, SendableEvent
+from .._base import ConnectionBase, SendableEvent
 from . import _wire
 from ._config import (
     DEFAULT_MODEL_ID,
@@ -225,6 +227,8 @@ class NovaSonicConnection(ConnectionBase):
         self._decoder = EventStreamDecoder()
         self._early: list[ResponseEvent] = []
         self._writer_running = False
+        self._step_failure: BidiError | None = None
+        self._stream_ended = False
 
     @property
     def protocol(self) -> NovaSonicProtocol:
@@ -346,21 +350,40 @@ class NovaSonicConnection(ConnectionBase):
 
     # ------------------------------------------------------------------ reading
 
-    async def _read_events(self, emit: Emit) -> None:
+    async def _read_step(self) -> list[BidiOutputEvent] | None:
+        # Read in the consumer's task (ConnectionBase._read_step). What one socket read
+        # brought is converted at once; an error behind events of the same read is
+        # raised by the next step, after those events were delivered.
+        failure = self._step_failure
+        if failure is not None:
+            self._step_failure = None
+            raise failure
+        if self._stream_ended:
+            return None
         http = self._http
         assert http is not None
-        events, self._early = self._early, []
-        while True:
-            for item in events:
+        if self._early:
+            items, self._early = self._early, []
+        else:
+            try:
+                items = await http.receive_events()
+            except Http2Error as exc:
+                raise BidiConnectionError(f"the Nova Sonic connection broke: {exc}") from exc
+        out: list[BidiOutputEvent] = []
+        try:
+            for item in items:
                 if isinstance(item, BodyData):
-                    await self._on_body(item, emit)
-                    if self._protocol.ending is not None:
-                        return self._end_with(self._protocol.ending)
+                    self._body_events(item, out)
+                    ending = self._protocol.ending
+                    if ending is not None:
+                        self._end_with(ending)  # raises, or ends the connection by its time
+                        return out
                 elif isinstance(item, BodyEnd):
                     logger.debug(
                         "connection_id=<%s> | the service ended its stream", self.connection_id
                     )
-                    return None
+                    self._stream_ended = True
+                    return out or None
                 elif isinstance(item, StreamReset):
                     raise BidiConnectionError(
                         f"Nova Sonic reset the stream (HTTP/2 error {item.error_code})",
@@ -371,24 +394,26 @@ class NovaSonicConnection(ConnectionBase):
                         f"Nova Sonic closed the connection (GOAWAY, error {item.error_code})",
                         code=item.error_code,
                     )
-            try:
-                events = await http.receive_events()
-            except Http2Error as exc:
-                raise BidiConnectionError(f"the Nova Sonic connection broke: {exc}") from exc
+        except BidiError as exc:
+            if not out:
+                raise
+            self._step_failure = exc
+        return out
 
-    async def _on_body(self, item: BodyData, emit: Emit) -> None:
+    def _body_events(self, item: BodyData, out: list[BidiOutputEvent]) -> None:
+        """Decode a body chunk's event-stream messages into ``out``; reopen the window."""
         assert self._http is not None
         self._decoder.feed(item.data)
         protocol = self._protocol
         try:
             for message in self._decoder:
-                for event in protocol.receive_message(message):
-                    await emit(event)
+                out.extend(protocol.receive_message(message))
                 if protocol.ending is not None:
                     break
         except EventStreamError as exc:
             raise BidiProtocolError(f"Nova Sonic sent a broken event stream: {exc}") from exc
-        # Consumed (the consumer took the events): reopen the receive window.
+        # Taken from the socket and converted: reopen the receive window (what is not
+        # read yet waits in the kernel; at most one read's events wait in the connection).
         self._http.acknowledge(item.flow_length)
 
     def _end_with(self, ending: Ending) -> None:
