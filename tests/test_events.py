@@ -57,7 +57,12 @@ EVENTS: dict[type[ev.BidiEvent], st.SearchStrategy[Any]] = {
     ev.BidiConnectionRestartEvent: st.builds(
         lambda m, cfg: ev.BidiConnectionRestartEvent(BidiModelTimeoutError(m, **cfg)),
         text,
-        st.dictionaries(st.text(min_size=1, max_size=10), json_values, max_size=3),
+        # "message" is the constructor's own parameter, so no restart key can be named so.
+        st.dictionaries(
+            st.text(min_size=1, max_size=10).filter(lambda key: key != "message"),
+            json_values,
+            max_size=3,
+        ),
     ),
     ev.BidiResponseStartEvent: st.builds(ev.BidiResponseStartEvent, text),
     ev.BidiAudioStreamEvent: st.builds(ev.BidiAudioStreamEvent, b64, formats, rates, channels),
