@@ -80,6 +80,7 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_MAX_MESSAGE = 32 * 1024 * 1024
 _CLOSE_TIMEOUT_S = 2.0
+_BUSY_CLOSE_POLL_S = 0.005  # closing while another task reads: how often to look again
 _CALLS_PER_YIELD = 16
 _BURST_GAP_S = 0.001  # sends closer together than this go through the writer task
 _HIGH_WATER = 1024 * 1024
@@ -620,13 +621,19 @@ class WebSocket:
                         self._protocol.send_close(code, reason)
                         await self._flush_locked()
                     self._mark_closed(code, reason, by_peer=False)
-                if not self._broken and self._protocol.state is not State.CLOSED:
-                    await self._drain_until_closed()
+                while not self._broken and self._protocol.state is not State.CLOSED:
+                    try:
+                        await self._drain_until_closed()
+                        break
+                    except trio.BusyResourceError:
+                        # Another task is reading (a connection read in its consumer's
+                        # task): its read takes in the peer's answer. Look again shortly,
+                        # and read ourselves once it has left; the close timeout bounds it.
+                        await trio.sleep(_BUSY_CLOSE_POLL_S)
             except (
                 WebSocketClosed,
                 trio.BrokenResourceError,
                 trio.ClosedResourceError,
-                trio.BusyResourceError,  # another task is reading: closing wakes it
                 OSError,
             ):
                 pass

@@ -13,7 +13,6 @@ through the official-type oracle.
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import json
 import random
@@ -68,6 +67,8 @@ class StreamServer:
         self.go_tx, self.go_rx = trio.open_memory_channel[tuple[int, float] | int](16)
         self.next_seq = 0
         self.client_messages = 0
+        self.client_close: WebSocketClosed | None = None
+        self.client_closed = trio.Event()
 
     async def handler(self, ws: WebSocket) -> None:
         created = {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
@@ -87,10 +88,13 @@ class StreamServer:
             nursery.cancel_scope.cancel()
 
     async def _check_client(self, ws: WebSocket, scope: trio.CancelScope) -> None:
-        with contextlib.suppress(WebSocketClosed):
+        try:
             while True:
                 validate_client_message(json.loads(await ws.receive()))
                 self.client_messages += 1
+        except WebSocketClosed as exc:
+            self.client_close = exc
+            self.client_closed.set()
         scope.cancel()
 
 
@@ -203,18 +207,28 @@ async def test_the_time_limit_ends_a_read_in_the_consumers_task() -> None:
 
 
 async def test_closing_from_another_task_ends_a_read_in_progress() -> None:
-    async with stream_server() as (_server, url), _model(url).connect() as connection:
-        events = connection.receive()
-        await _first(events)
+    async with stream_server() as (server, url):
+        async with _model(url).connect() as connection:
+            events = connection.receive()
+            await _first(events)
 
-        async def close_soon() -> None:
-            await trio.sleep(0.1)
-            await connection.aclose()
+            async def close_soon() -> None:
+                await trio.sleep(0.1)
+                with trio.fail_after(1):  # the handshake, not the close timeout (2 s)
+                    await connection.aclose()
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(close_soon)
-            with trio.fail_after(5), pytest.raises(StopAsyncIteration):
-                await events.__anext__()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(close_soon)
+                with trio.fail_after(5), pytest.raises(StopAsyncIteration):
+                    await events.__anext__()
+            ws = connection._ws  # type: ignore[attr-defined]
+            assert ws._protocol.close_rcvd is not None  # the server's answer was read
+        with trio.fail_after(5):
+            await server.client_closed.wait()
+        assert server.client_close is not None
+    # A whole close handshake although the consumer's read held the socket: the read in
+    # progress took in the server's answer, and the server saw the client's close frame.
+    assert server.client_close.code == 1000
 
 
 async def test_the_peers_close_during_a_read_is_a_connection_error() -> None:
