@@ -592,6 +592,10 @@ class _EventIterator:
         if self._steps >= _RECEIVES_PER_SCHEDULE_POINT:
             self._steps = 0
             await trio.lowlevel.checkpoint()
+        return await self._from_channel()
+
+    async def _from_channel(self) -> BidiOutputEvent:
+        """The next event of the channel; at its end, the connection's failure or the end."""
         try:
             return await receive_promptly(self._rx)
         except (trio.EndOfChannel, trio.ClosedResourceError):
@@ -631,6 +635,6 @@ class _SteppingIterator(_EventIterator):
             event = await connection._step_for_consumer()
             if event is not None:
                 return event
-            return await super().__anext__()
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            return await super().__anext__()
+            pass
+        return await self._from_channel()

@@ -273,11 +273,14 @@ class OpenAIRealtimeConnection(ConnectionBase):
             for text in texts:
                 await ws.send_text(text)
         except WebSocketClosed as exc:
-            raise BidiConnectionError(
-                f"cannot send to the OpenAI Realtime server: {self._safe(exc)}",
-                code=exc.code,
-                reason=self._safe(exc.reason),
-            ) from exc
+            raise self._send_error(exc) from exc
+
+    def _send_error(self, exc: WebSocketClosed) -> BidiConnectionError:
+        return BidiConnectionError(
+            f"cannot send to the OpenAI Realtime server: {self._safe(exc)}",
+            code=exc.code,
+            reason=self._safe(exc.reason),
+        )
 
     async def _send_outbox(self) -> None:
         """Send what the protocol answers by itself (error results of malformed calls)."""
@@ -294,11 +297,7 @@ class OpenAIRealtimeConnection(ConnectionBase):
         try:
             await ws.send_text(texts[0])
         except WebSocketClosed as exc:
-            raise BidiConnectionError(
-                f"cannot send to the OpenAI Realtime server: {self._safe(exc)}",
-                code=exc.code,
-                reason=self._safe(exc.reason),
-            ) from exc
+            raise self._send_error(exc) from exc
 
     async def report_playback(self, played_ms: int) -> None:
         """Truncate the current assistant audio item to what the user heard.
