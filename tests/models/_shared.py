@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import trio
@@ -50,3 +51,30 @@ def is_complete(event: BidiOutputEvent) -> bool:
 def of_type(events: list[BidiOutputEvent], kind: type[T]) -> list[T]:
     """The events of one class, in order."""
     return [event for event in events if isinstance(event, kind)]
+
+
+class ReaderSteps(trio.abc.Instrument):
+    """Counts the steps a connection's reader task (`ConnectionBase._reader`) takes.
+
+    A connection read in its consumer's task (``_read_step``) leaves its reader task
+    asleep while the consumer keeps asking; a reader handing events over would take at
+    least one step per event.
+    """
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task.name.endswith("ConnectionBase._reader"):
+            self.steps += 1
+
+
+@contextmanager
+def counting_reader_steps() -> Iterator[ReaderSteps]:
+    """Count the reader task's steps while the block runs."""
+    instrument = ReaderSteps()
+    trio.lowlevel.add_instrument(instrument)
+    try:
+        yield instrument
+    finally:
+        trio.lowlevel.remove_instrument(instrument)

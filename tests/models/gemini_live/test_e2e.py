@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from tests.fixtures.gemini import assert_no_violations, gemini_model, validated_gemini_emulator
+from tests.models._shared import counting_reader_steps
 from trio_bidi.errors import (
     BidiAudioFormatError,
     BidiConfigurationError,
@@ -808,23 +809,12 @@ async def test_the_consumer_reads_the_websocket_itself(gemini_emulator: GeminiLi
     # Gemini reads in steps (ConnectionBase._read_step): while the consumer keeps asking,
     # the connection's reader task does not hand events over (it only checks, every
     # 0.25 s, that somebody still reads).
-    steps = 0
-
-    class ReaderSteps(trio.abc.Instrument):
-        def before_task_step(self, task: trio.lowlevel.Task) -> None:
-            nonlocal steps
-            steps += task.name.endswith("ConnectionBase._reader")
-
-    instrument = ReaderSteps()
     async with gemini_model(gemini_emulator).connect() as connection:
-        trio.lowlevel.add_instrument(instrument)
-        try:
+        with counting_reader_steps() as instrument:
             events: list[object] = []
             for _ in range(3):
                 await connection.send(BidiTextInputEvent("hello"))
                 events += await collect_until(connection, is_complete)
-        finally:
-            trio.lowlevel.remove_instrument(instrument)
     assert len(of_type(events, BidiResponseCompleteEvent)) == 3
     assert len(events) > 20
-    assert steps < 10, steps
+    assert instrument.steps < 10, instrument.steps

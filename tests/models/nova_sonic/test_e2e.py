@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 from tests.fixtures.nova import assert_no_nova_violations, nova_model, validated_nova_emulator
+from tests.models._shared import counting_reader_steps
 from trio_bidi.errors import (
     BidiAudioFormatError,
     BidiConfigurationError,
@@ -416,24 +417,13 @@ async def test_the_consumer_reads_the_stream_itself(nova_emulator: NovaSonicEmul
     # Nova reads in steps (ConnectionBase._read_step): while the consumer keeps asking,
     # the connection's reader task does not hand events over (it only checks, every
     # 0.25 s, that somebody still reads).
-    steps = 0
-
-    class ReaderSteps(trio.abc.Instrument):
-        def before_task_step(self, task: trio.lowlevel.Task) -> None:
-            nonlocal steps
-            steps += task.name.endswith("ConnectionBase._reader")
-
-    instrument = ReaderSteps()
     model = nova_model(nova_emulator)
     async with model.connect(system_prompt="Be brief.") as connection:
-        trio.lowlevel.add_instrument(instrument)
-        try:
+        with counting_reader_steps() as instrument:
             events: list[object] = []
             for text in ("one", "two", "three"):
                 await connection.send(BidiTextInputEvent(text))
                 events += await collect_until(connection, is_complete)
-        finally:
-            trio.lowlevel.remove_instrument(instrument)
     assert len(of_type(events, BidiResponseCompleteEvent)) == 3
     assert len(events) > 20
-    assert steps < 10, steps
+    assert instrument.steps < 10, instrument.steps

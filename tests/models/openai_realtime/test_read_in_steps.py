@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import trio
 
+from tests.models._shared import counting_reader_steps
 from tests.oracles.openai import validate_client_message, validate_server_event
 from trio_bidi import BidiOpenAIRealtimeModel
 from trio_bidi._websocket import WebSocket, WebSocketClosed, serve_websocket
@@ -115,29 +116,14 @@ async def _first(events: AsyncIterator[BidiOutputEvent]) -> None:
     assert isinstance(await events.__anext__(), BidiConnectionStartEvent)
 
 
-class ReaderSteps(trio.abc.Instrument):
-    """Counts the steps of the connection's reader task (its stand-in)."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task.name.endswith("ConnectionBase._reader"):
-            self.steps += 1
-
-
 async def test_a_consumer_that_keeps_up_reads_every_event_itself() -> None:
-    instrument = ReaderSteps()
     async with stream_server() as (server, url), _model(url).connect() as connection:
         assert isinstance(connection, ConnectionBase)
         events = connection.receive()
         await _first(events)
-        trio.lowlevel.add_instrument(instrument)
-        try:
+        with counting_reader_steps() as instrument:
             await server.go_tx.send((300, 0.002))
             got = [_seq(await events.__anext__()) for _ in range(300)]
-        finally:
-            trio.lowlevel.remove_instrument(instrument)
     assert got == list(range(300))
     # The stand-in only wakes to see that the consumer still reads (every 0.25 s); with
     # a reader task handing events over it would run at least once per event.
